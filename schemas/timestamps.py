@@ -1,0 +1,38 @@
+"""Timestamps as integer epoch milliseconds (UTC), and back to RFC 3339.
+
+Integer milliseconds make state compact and arithmetic exact, so replays
+are deterministic byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+MS_PER_SECOND = 1_000
+MS_PER_HOUR = 3_600_000
+MS_PER_DAY = 86_400_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def to_ms(dt: datetime) -> int:
+    """Epoch milliseconds of an aware datetime (sub-millisecond part truncated)."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: an explicit UTC offset is required")
+    return (dt - _EPOCH) // _ONE_MS
+
+
+def from_ms(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def iso(ms: int) -> str:
+    """RFC 3339 text in UTC with millisecond precision, e.g. 2026-03-01T01:15:00.000Z."""
+    return from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def day_index(ms: int) -> int:
+    """The UTC day number (days since 1970-01-01) containing ``ms``."""
+    return ms // MS_PER_DAY

@@ -1,0 +1,287 @@
+"""Turn the raw bytes of an input message into a record, or say exactly why not.
+
+Pure: no I/O and no clock reads; the caller passes ``now_ms``. Every rejection
+carries a stable machine-readable ``code`` (used for counters and dead-letter
+headers) and a human ``reason`` naming the offending field and value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from schemas.contract import EVENT_TYPES_BY_NAME, RFC3339_PATTERN, EventType, Field
+from schemas.events import RECORD_BY_TYPE, CustomerEvent, LineItem
+from schemas.timestamps import to_ms
+
+#: Rejection codes, one per class of bad input.
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_CUSTOMER_ID = "missing_customer_id"
+KEY_MISMATCH = "key_mismatch"
+WRONG_EVENT_TYPE = "wrong_event_type"
+SCHEMA_VIOLATION = "schema_violation"
+NEGATIVE_AMOUNT = "negative_amount"
+BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
+UNSUPPORTED_CURRENCY = "unsupported_currency"
+
+REJECTION_CODES = (
+    MALFORMED_JSON,
+    NOT_AN_OBJECT,
+    MISSING_CUSTOMER_ID,
+    KEY_MISMATCH,
+    WRONG_EVENT_TYPE,
+    SCHEMA_VIOLATION,
+    NEGATIVE_AMOUNT,
+    BAD_TIMESTAMP,
+    FUTURE_TIMESTAMP,
+    UNSUPPORTED_CURRENCY,
+)
+
+_SHOWN_VALUE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a message is not a valid event: ``code`` is one of REJECTION_CODES."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """Limits that depend on configuration.
+
+    ``max_future_ms``: how far past ``now_ms`` an ``occurred_at`` may lie.
+    ``currencies``: the ISO 4217 codes a purchase may use (those with a rate).
+    """
+
+    max_future_ms: int
+    currencies: frozenset[str]
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_event(
+    event_type: EventType | str,
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    now_ms: int,
+    policy: ValidationPolicy,
+) -> CustomerEvent | Rejection:
+    """Decode and validate one message of ``event_type``'s topic.
+
+    Returns the record, or a :class:`Rejection`. Never raises on bad input.
+    """
+    etype = EVENT_TYPES_BY_NAME[event_type] if isinstance(event_type, str) else event_type
+    try:
+        return _decode(etype, key, value, now_ms, policy)
+    except _Invalid as exc:
+        return Rejection(exc.code, exc.reason)
+
+
+def parse_timestamp_ms(text: str) -> int:
+    """Epoch milliseconds (UTC) of an RFC 3339 timestamp with offset.
+
+    Raises ``ValueError`` when ``text`` is not one.
+    """
+    try:
+        return _parse_timestamp(text, "timestamp")[1]
+    except _Invalid as exc:
+        raise ValueError(exc.reason) from None
+
+
+def _decode(
+    etype: EventType, key: bytes | None, value: bytes | None, now_ms: int, policy: ValidationPolicy
+) -> CustomerEvent:
+    if value is None:
+        raise _Invalid(MALFORMED_JSON, "message has no value (tombstone); expected a JSON object")
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise _Invalid(MALFORMED_JSON, f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {_json_type(data)}")
+
+    declared = data.get("type")
+    if declared is not None and declared != etype.name:
+        raise _Invalid(
+            WRONG_EVENT_TYPE,
+            f"type {_show(declared)} does not belong on the {etype.topic} topic "
+            f"(expected {etype.name!r})",
+        )
+
+    customer_id = data.get("customer_id")
+    if customer_id is None or customer_id == "":
+        raise _Invalid(MISSING_CUSTOMER_ID, "customer_id is missing or empty")
+    if not isinstance(customer_id, str):
+        raise _Invalid(
+            MISSING_CUSTOMER_ID,
+            f"customer_id must be a non-empty string, got {_json_type(customer_id)}",
+        )
+    _check_key(key, customer_id)
+
+    values = _check_fields(etype.name, etype.all_fields, data, policy, now_ms)
+    extra = {k: v for k, v in data.items() if k not in values and k != "type"}
+    record_cls = RECORD_BY_TYPE[etype.name]
+    record: CustomerEvent = record_cls(**values, extra=extra)
+    return record
+
+
+def _check_key(key: bytes | None, customer_id: str) -> None:
+    if key is None:
+        raise _Invalid(KEY_MISMATCH, "message key is missing; it must be the customer_id")
+    try:
+        key_text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Invalid(KEY_MISMATCH, "message key is not valid UTF-8") from None
+    if key_text != customer_id:
+        raise _Invalid(
+            KEY_MISMATCH,
+            f"message key {_show(key_text)} does not match customer_id {_show(customer_id)}",
+        )
+
+
+def _check_fields(
+    path: str,
+    fields: tuple[Field, ...],
+    data: Mapping[str, Any],
+    policy: ValidationPolicy,
+    now_ms: int,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in fields:
+        where = f"{path}.{field.name}"
+        if field.name not in data or data[field.name] is None:
+            if field.required:
+                raise _Invalid(SCHEMA_VIOLATION, f"{where} is required")
+            continue
+        out[field.name] = _check_value(where, field, data[field.name], policy, now_ms)
+    return out
+
+
+def _check_value(where: str, field: Field, raw: Any, policy: ValidationPolicy, now_ms: int) -> Any:
+    kind = field.type
+    if kind == "timestamp":
+        if not isinstance(raw, str):
+            raise _Invalid(BAD_TIMESTAMP, f"{where} must be an RFC 3339 string, got {_show(raw)}")
+        parsed, ms = _parse_timestamp(raw, where)
+        if ms > now_ms + policy.max_future_ms:
+            hours = (ms - now_ms) / 3_600_000
+            raise _Invalid(
+                FUTURE_TIMESTAMP,
+                f"{where} {raw} lies {hours:.1f} h in the future "
+                f"(limit {policy.max_future_ms / 3_600_000:g} h)",
+            )
+        return parsed
+    if kind == "string":
+        return _check_string(where, field, raw, policy)
+    if kind in ("number", "integer"):
+        return _check_number(where, field, raw)
+    if kind == "boolean":
+        if not isinstance(raw, bool):
+            raise _Invalid(SCHEMA_VIOLATION, f"{where} must be true or false, got {_show(raw)}")
+        return raw
+    if kind == "array":
+        if not isinstance(raw, list):
+            raise _Invalid(SCHEMA_VIOLATION, f"{where} must be a list, got {_json_type(raw)}")
+        assert field.items is not None
+        items = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise _Invalid(
+                    SCHEMA_VIOLATION, f"{where}[{i}] must be an object, got {_json_type(item)}"
+                )
+            items.append(
+                LineItem(**_check_fields(f"{where}[{i}]", field.items, item, policy, now_ms))
+            )
+        return items
+    if kind == "object":
+        if not isinstance(raw, dict):
+            raise _Invalid(SCHEMA_VIOLATION, f"{where} must be an object, got {_json_type(raw)}")
+        assert field.properties is not None
+        known = _check_fields(where, field.properties, raw, policy, now_ms)
+        unknown = {k: v for k, v in raw.items() if k not in known and v is not None}
+        return {**unknown, **known}
+    raise AssertionError(f"unhandled field type {kind}")  # pragma: no cover
+
+
+def _check_string(where: str, field: Field, raw: Any, policy: ValidationPolicy) -> str:
+    if not isinstance(raw, str):
+        raise _Invalid(SCHEMA_VIOLATION, f"{where} must be a string, got {_json_type(raw)}")
+    if field.non_empty and not raw.strip():
+        raise _Invalid(SCHEMA_VIOLATION, f"{where} must not be empty")
+    if field.enum is not None and raw not in field.enum:
+        raise _Invalid(
+            SCHEMA_VIOLATION, f"{where} must be one of {', '.join(field.enum)}; got {_show(raw)}"
+        )
+    if field.pattern is not None and not re.fullmatch(field.pattern, raw):
+        raise _Invalid(SCHEMA_VIOLATION, f"{where} {_show(raw)} is not of the form {field.pattern}")
+    if field.name == "currency" and raw not in policy.currencies:
+        raise _Invalid(
+            UNSUPPORTED_CURRENCY,
+            f"{where} {raw} has no exchange rate configured "
+            f"(known: {', '.join(sorted(policy.currencies))})",
+        )
+    return raw
+
+
+def _check_number(where: str, field: Field, raw: Any) -> int | float:
+    integer = field.type == "integer"
+    ok = isinstance(raw, int) if integer else isinstance(raw, int | float)
+    if not ok or isinstance(raw, bool) or (isinstance(raw, float) and not math.isfinite(raw)):
+        wanted = "an integer" if integer else "a number"
+        raise _Invalid(SCHEMA_VIOLATION, f"{where} must be {wanted}, got {_show(raw)}")
+    if field.minimum is not None and raw < field.minimum:
+        code = NEGATIVE_AMOUNT if field.minimum == 0 and raw < 0 else SCHEMA_VIOLATION
+        raise _Invalid(code, f"{where} must be >= {field.minimum:g}, got {raw}")
+    if field.maximum is not None and raw > field.maximum:
+        raise _Invalid(SCHEMA_VIOLATION, f"{where} must be <= {field.maximum:g}, got {raw}")
+    return raw if integer else float(raw)
+
+
+def _parse_timestamp(raw: str, where: str) -> tuple[datetime, int]:
+    if not re.fullmatch(RFC3339_PATTERN, raw):
+        raise _Invalid(
+            BAD_TIMESTAMP,
+            f"{where} {_show(raw)} is not an RFC 3339 timestamp with offset "
+            "(e.g. 2026-03-01T10:15:00+09:00)",
+        )
+    try:
+        parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError as exc:
+        raise _Invalid(BAD_TIMESTAMP, f"{where} {_show(raw)} is not a valid date: {exc}") from None
+    return parsed, to_ms(parsed)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE_CHARS else text[: _SHOWN_VALUE_CHARS - 3] + "..."
