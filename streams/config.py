@@ -1,0 +1,267 @@
+"""Kizuna's configuration: one TOML file, validated, with environment overrides.
+
+Every value has a type and an allowed range or set. A wrong value, an unknown
+key or a wrong type raises :class:`ConfigError` whose message names the key
+(``[section] key``, or the environment variable) and what is allowed, so the
+worker stops at start-up instead of misbehaving later.
+
+Precedence: built-in defaults < the TOML file < ``KIZUNA_*`` environment
+variables (the infrastructure ones the scripts and docker-compose share).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.domain.customer_state import StateLimits
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "kizuna.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+def _spec(
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    pattern: str | None = None,
+    env: str | None = None,
+    doc: str = "",
+) -> Any:
+    meta = {"min": min, "max": max, "choices": choices, "pattern": pattern, "env": env, "doc": doc}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the broker is and how Kizuna's topics are named and sized."""
+
+    broker: str = _spec(
+        "kafka://127.0.0.1:19092", pattern=r"(kafka://)?[^\s,]+(,[^\s,]+)*", env="KIZUNA_BROKER"
+    )
+    topic_prefix: str = _spec("", pattern=r"[A-Za-z0-9._-]*", env="KIZUNA_TOPIC_PREFIX")
+    partitions: int = _spec(4, min=1, max=1024, env="KIZUNA_PARTITIONS")
+    replication_factor: int = _spec(1, min=1, max=10)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The read model's Redis and how the worker writes to it."""
+
+    url: str = _spec("redis://127.0.0.1:16379/0", pattern=r"rediss?://\S+", env="KIZUNA_REDIS_URL")
+    key_prefix: str = _spec("kizuna:", pattern=r"[A-Za-z0-9:._-]*", env="KIZUNA_REDIS_PREFIX")
+    flush_interval_ms: int = _spec(100, min=5, max=60_000)
+    max_batch: int = _spec(500, min=1, max=100_000)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The Faust worker: identity, state store and web port."""
+
+    app_id: str = _spec("kizuna", pattern=r"[A-Za-z0-9._-]+", env="KIZUNA_APP_ID")
+    store: str = _spec(
+        "rocksdict://", choices=("rocksdict://", "rocksdb://", "memory://"), env="KIZUNA_STORE"
+    )
+    data_dir: str = _spec(".cache/worker", env="KIZUNA_DATA_DIR")
+    web_port: int = _spec(6066, min=1024, max=65535, env="KIZUNA_WEB_PORT")
+    processing_guarantee: str = _spec("at_least_once", choices=("at_least_once", "exactly_once"))
+    log_level: str = _spec(
+        "info", choices=("debug", "info", "warning", "error"), env="KIZUNA_LOG_LEVEL"
+    )
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits applied to incoming events before they may change state."""
+
+    max_future_hours: float = _spec(24.0, min=0, max=24 * 366)
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Windows and caps of the per-customer state (see ``StateLimits``)."""
+
+    spend_window_days: int = _spec(365, min=30, max=3660)
+    page_view_window_days: int = _spec(84, min=14, max=730)
+    trouble_window_days: int = _spec(30, min=1, max=365)
+    dedup_horizon_days: int = _spec(30, min=1, max=3660)
+    max_event_ids: int = _spec(256, min=8, max=100_000)
+    max_recent_purchases: int = _spec(32, min=4, max=10_000)
+    max_categories: int = _spec(64, min=1, max=10_000)
+    max_tickets: int = _spec(64, min=1, max=10_000)
+    max_high_intent_views: int = _spec(32, min=4, max=10_000)
+
+    def limits(self) -> StateLimits:
+        return StateLimits(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class CurrencySettings:
+    """Base currency of every stored amount, and rates (base units per unit)."""
+
+    base: str = _spec("JPY", pattern=r"[A-Z]{3}")
+    rates: Mapping[str, float] = field(default_factory=dict)
+
+    def all_rates(self) -> dict[str, float]:
+        """Rates including the base currency itself (1.0)."""
+        return {**self.rates, self.base: 1.0}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    currency: CurrencySettings = field(default_factory=CurrencySettings)
+    source: str = "defaults"
+
+    def topic(self, name: str) -> str:
+        """The full name of a logical topic (``purchases`` -> prefix + ``purchases``)."""
+        return f"{self.kafka.topic_prefix}{name}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list without the ``kafka://`` scheme, for aiokafka."""
+        return ",".join(s.removeprefix("kafka://") for s in self.kafka.broker.split(","))
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "kafka": KafkaSettings,
+    "redis": RedisSettings,
+    "worker": WorkerSettings,
+    "validation": ValidationSettings,
+    "state": StateSettings,
+    "currency": CurrencySettings,
+}
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration.
+
+    ``path`` defaults to ``$KIZUNA_CONFIG`` or ``config/kizuna.toml``; a missing
+    explicit file is an error. ``env`` defaults to ``os.environ``.
+    """
+    env = os.environ if env is None else env
+    chosen = path or env.get("KIZUNA_CONFIG") or DEFAULT_CONFIG_PATH
+    config_path = Path(chosen)
+    if not config_path.is_file():
+        raise ConfigError(f"config file {config_path} does not exist")
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {config_path} is not valid TOML: {exc}") from None
+    return settings_from_mapping(raw, env=env, source=str(config_path))
+
+
+def settings_from_mapping(
+    raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "<mapping>"
+) -> Settings:
+    """Validate an already-parsed TOML document (plus env overrides)."""
+    env = {} if env is None else env
+    unknown = sorted(set(raw) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section [{unknown[0]}]; known sections: {', '.join(_SECTIONS)}"
+        )
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _build_section(name, cls, table, env, source)
+    return Settings(**sections, source=source)
+
+
+def _build_section(
+    name: str, cls: type[Any], table: Mapping[str, Any], env: Mapping[str, str], source: str
+) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key [{name}] {unknown[0]}; known keys: {', '.join(fields)}"
+        )
+    values: dict[str, Any] = {}
+    for fname, f in fields.items():
+        if name == "currency" and fname == "rates":
+            values[fname] = _check_rates(table.get("rates", {}), source)
+            continue
+        env_name = f.metadata.get("env")
+        if env_name and env.get(env_name, "") != "":
+            values[fname] = _coerce_env(env_name, env[env_name], f)
+            where = f"environment variable {env_name}"
+        elif fname in table:
+            values[fname] = table[fname]
+            where = f"{source}: [{name}] {fname}"
+        else:
+            continue
+        _check_value(where, values[fname], f)
+    return cls(**values)
+
+
+def _coerce_env(env_name: str, text: str, f: dataclasses.Field[Any]) -> Any:
+    wanted = type(f.default)
+    try:
+        return wanted(text) if wanted in (int, float) else text
+    except ValueError:
+        raise ConfigError(
+            f"environment variable {env_name}={text!r} must be {_describe(f)}"
+        ) from None
+
+
+def _check_value(where: str, value: Any, f: dataclasses.Field[Any]) -> None:
+    wanted = type(f.default)
+    ok = isinstance(value, wanted) and not isinstance(value, bool)
+    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(f"{where} = {value!r} must be {_describe(f)}")
+    meta = f.metadata
+    low, high = meta.get("min"), meta.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{where} = {value!r} is out of range: must be {_describe(f)}")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where} = {value!r} must be one of {', '.join(choices)}")
+    pattern = meta.get("pattern")
+    if pattern and not re.fullmatch(pattern, value):
+        raise ConfigError(f"{where} = {value!r} must match {pattern}")
+
+
+def _describe(f: dataclasses.Field[Any]) -> str:
+    wanted = type(f.default)
+    kind = {int: "an integer", float: "a number", str: "a string"}.get(wanted, wanted.__name__)
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    if low is not None and high is not None:
+        return f"{kind} in {low:g}..{high:g}"
+    return kind
+
+
+def _check_rates(rates: Any, source: str) -> dict[str, float]:
+    if not isinstance(rates, Mapping):
+        raise ConfigError(f"{source}: [currency] rates must be a table of CODE = rate")
+    out: dict[str, float] = {}
+    for code, rate in rates.items():
+        where = f"{source}: [currency.rates] {code}"
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ConfigError(f"{where}: currency codes are three capital letters (ISO 4217)")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+            raise ConfigError(f"{where} = {rate!r} must be a number > 0")
+        out[code] = float(rate)
+    return out
