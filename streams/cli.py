@@ -1,0 +1,232 @@
+"""The ``kizuna`` command.
+
+Subcommands::
+
+    kizuna worker                 start the Faust worker
+    kizuna publish FILE           publish a JSON-lines event file
+    kizuna customer ID            print one customer's state (from Redis) as JSON
+    kizuna stats                  print the pipeline counters (from Redis)
+    kizuna dead-letters           print dead-lettered messages with their reasons
+    kizuna topics                 create/check the topics
+    kizuna export-schemas [DIR]   write the JSON Schema files of the wire contract
+
+Every subcommand takes ``--config FILE`` (default ``$KIZUNA_CONFIG`` or
+``config/kizuna.toml``). A bad configuration value exits with status 2 and a
+message naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.errors import KafkaConnectionError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from streams.config import ConfigError, Settings, load_settings
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"kizuna: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    handler = _HANDLERS[args.command]
+    try:
+        return int(handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except KafkaConnectionError:
+        print(
+            f"kizuna: cannot reach Kafka at {settings.kafka.broker} "
+            "(start it with scripts/stack.sh up, or set KIZUNA_BROKER)",
+            file=sys.stderr,
+        )
+        return 1
+    except RedisConnectionError:
+        print(
+            f"kizuna: cannot reach Redis at {settings.redis.url} "
+            "(start it with scripts/stack.sh up, or set KIZUNA_REDIS_URL)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kizuna", description="Kizuna real-time customer-lifecycle engine."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config (default: $KIZUNA_CONFIG or config/kizuna.toml)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("worker", parents=[common], help="start the Faust worker")
+    publish = sub.add_parser("publish", parents=[common], help="publish a JSON-lines event file")
+    publish.add_argument("file", type=_existing_file, metavar="FILE", help="JSON-lines events")
+    customer = sub.add_parser("customer", parents=[common], help="print one customer's state")
+    customer.add_argument("customer_id", metavar="ID", help="the customer id")
+    sub.add_parser("stats", parents=[common], help="print pipeline counters from Redis")
+    dead = sub.add_parser("dead-letters", parents=[common], help="print dead-lettered messages")
+    dead.add_argument(
+        "--limit", type=_positive_int, default=100, metavar="N", help="at most N (default 100)"
+    )
+    sub.add_parser("topics", parents=[common], help="create the topics or check their partitions")
+    export = sub.add_parser(
+        "export-schemas", parents=[common], help="write the wire contract as JSON Schema files"
+    )
+    export.add_argument("directory", nargs="?", type=Path, default=None, metavar="DIR")
+    return parser
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"expected an existing JSON-lines file, got {text!r}")
+    return path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from faust import Worker
+
+    from streams.app import build_pipeline
+    from streams.topics import TopicNames, TopologyError, ensure_topics
+
+    try:
+        asyncio.run(ensure_topics(settings, TopicNames.from_settings(settings).all))
+    except TopologyError as exc:
+        print(f"kizuna: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    pipeline = build_pipeline(settings)
+    worker = Worker(pipeline.app, loglevel=settings.worker.log_level)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.publisher import publish_file
+    from streams.topics import TopicNames, ensure_topics
+
+    async def run() -> Any:
+        await ensure_topics(settings, TopicNames.from_settings(settings).all)
+        return await publish_file(settings, args.file)
+
+    report = asyncio.run(run())
+    for problem in report.skipped:
+        print(f"kizuna publish: skipped {problem}", file=sys.stderr)
+    print(
+        f"published {report.published} events "
+        + ", ".join(f"{t}={n}" for t, n in sorted(report.by_topic.items())),
+        file=sys.stderr,
+    )
+    return 1 if report.skipped else 0
+
+
+def cmd_customer(settings: Settings, args: argparse.Namespace) -> int:
+    from agents.domain.customer_state import CustomerState
+    from agents.domain.customer_view import summarize
+    from streams.app import wall_clock_ms
+    from streams.read_model import RedisReadModel
+
+    async def read() -> dict[str, str] | None:
+        model = RedisReadModel(settings.redis.url, settings.redis.key_prefix, 1)
+        try:
+            return await model.read_customer(args.customer_id)
+        finally:
+            await model.close()
+
+    row = asyncio.run(read())
+    if row is None:
+        print(f"kizuna: no customer {args.customer_id!r} in the read model", file=sys.stderr)
+        return 1
+    state = CustomerState.from_dict(orjson.loads(row["state"]))
+    summary = summarize(state, wall_clock_ms(), settings.state.limits())
+    _print_json({**summary, "state": state.to_dict()})
+    return 0
+
+
+def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.read_model import RedisReadModel
+
+    async def read() -> dict[str, int]:
+        model = RedisReadModel(settings.redis.url, settings.redis.key_prefix, 1)
+        try:
+            return await model.read_stats()
+        finally:
+            await model.close()
+
+    _print_json(dict(sorted(asyncio.run(read()).items())))
+    return 0
+
+
+def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dead_letters import read_dead_letters
+
+    for record in asyncio.run(read_dead_letters(settings, limit=args.limit)):
+        sys.stdout.write(orjson.dumps(record).decode() + "\n")
+    return 0
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.topics import TopicNames, TopologyError, ensure_topics
+
+    names = TopicNames.from_settings(settings).all
+    try:
+        asyncio.run(ensure_topics(settings, names))
+    except TopologyError as exc:
+        print(f"kizuna: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for name in names:
+        print(f"{name}\t{settings.kafka.partitions} partitions")
+    return 0
+
+
+def cmd_export_schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.jsonschema import DEFAULT_DIRECTORY, write_schemas
+
+    for path in write_schemas(args.directory or DEFAULT_DIRECTORY):
+        print(path)
+    return 0
+
+
+_HANDLERS = {
+    "worker": cmd_worker,
+    "publish": cmd_publish,
+    "customer": cmd_customer,
+    "stats": cmd_stats,
+    "dead-letters": cmd_dead_letters,
+    "topics": cmd_topics,
+    "export-schemas": cmd_export_schemas,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

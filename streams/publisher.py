@@ -1,0 +1,103 @@
+"""Publish a JSON-lines file of events to the input topics.
+
+Each line is one JSON object with a ``type`` (purchase, page_view,
+support_ticket, customer_profile); it goes to that type's topic keyed by its
+``customer_id``. The publisher does not validate events beyond routing them:
+the pipeline does, and dead-letters what is wrong, so a file can carry bad
+events on purpose. Lines that cannot be routed at all (not JSON, no known
+``type``) are reported with their line number and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.contract import EVENT_TYPES_BY_NAME
+from streams.config import Settings
+from streams.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class Routed:
+    """One line ready to send: topic, key bytes (or None) and the line's bytes."""
+
+    line_no: int
+    topic: str
+    key: bytes | None
+    value: bytes
+    event: dict[str, Any]
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def route_lines(lines: Iterable[bytes], names: TopicNames) -> Iterator[Routed | str]:
+    """Route each non-blank line, yielding a :class:`Routed` or a ``"line N: why"`` string."""
+    for line_no, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield f"line {line_no}: not valid JSON ({exc})"
+            continue
+        if not isinstance(event, dict):
+            yield f"line {line_no}: expected a JSON object"
+            continue
+        etype = event.get("type")
+        if etype not in EVENT_TYPES_BY_NAME:
+            known = ", ".join(EVENT_TYPES_BY_NAME)
+            yield f"line {line_no}: type {etype!r} is not one of {known}"
+            continue
+        customer_id = event.get("customer_id")
+        key = customer_id.encode() if isinstance(customer_id, str) and customer_id else None
+        yield Routed(line_no, names.inputs[etype], key, line, event)
+
+
+async def publish_routed(
+    settings: Settings, items: Iterable[Routed | str], report: PublishReport
+) -> PublishReport:
+    """Send routed lines in file order (per partition order is kept) and wait for acks."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    await producer.start()
+    try:
+        pending = []
+        for item in items:
+            if isinstance(item, str):
+                report.skipped.append(item)
+                continue
+            pending.append(await producer.send(item.topic, item.value, key=item.key))
+            report.published += 1
+            report.by_topic[item.topic] = report.by_topic.get(item.topic, 0) + 1
+            if len(pending) >= 1000:
+                for fut in pending:
+                    await fut
+                pending.clear()
+        for fut in pending:
+            await fut
+    finally:
+        await producer.stop()
+    return report
+
+
+async def publish_file(settings: Settings, path: Path) -> PublishReport:
+    """Publish every routable line of ``path``."""
+    names = TopicNames.from_settings(settings)
+    with path.open("rb") as fh:
+        return await publish_routed(settings, route_lines(fh, names), PublishReport())

@@ -1,0 +1,145 @@
+"""The Redis read model: one hash per customer, plus a stats hash.
+
+Layout (``P`` is ``[redis] key_prefix``):
+
+* ``P customer:<customer_id>`` — a hash of the fields of
+  :func:`agents.domain.customer_view.summarize` (scalars as plain text, empty
+  string for none, lists and maps as JSON), plus ``state`` (the whole state as
+  JSON). Field ``version`` orders writes: a write whose version is not newer
+  than the stored one is dropped by a server-side script, so an older copy
+  never overwrites a newer one, whatever order batches arrive in.
+* ``P stats`` — counters, e.g. ``dead_letter.total`` and
+  ``dead_letter.<code>``.
+
+The worker queues rows with :meth:`RedisReadModel.stage` and writes them in
+pipelined batches with :meth:`RedisReadModel.flush`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+# KEYS[1] = hash key; ARGV[1] = version; ARGV[2..] = field, value pairs.
+_WRITE_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))
+return 1
+"""
+
+
+def encode_field(value: Any) -> str:
+    """How a summary value is stored in a hash field."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+class RedisReadModel:
+    """Batched, version-guarded writes of customer rows to Redis."""
+
+    def __init__(self, url: str, key_prefix: str, max_batch: int) -> None:
+        self._redis = aioredis.from_url(url)
+        self._prefix = key_prefix
+        self._max_batch = max_batch
+        self._pending: dict[str, tuple[int, dict[str, str]]] = {}
+        self._pending_counters: dict[str, int] = {}
+        self._script = self._redis.register_script(_WRITE_IF_NEWER)
+        self.rows_written = 0
+        self.rows_skipped = 0
+
+    def customer_key(self, customer_id: str) -> str:
+        return f"{self._prefix}customer:{customer_id}"
+
+    @property
+    def stats_key(self) -> str:
+        return f"{self._prefix}stats"
+
+    def stage(self, customer_id: str, version: int, fields: Mapping[str, Any]) -> None:
+        """Queue a row; a newer staged version of the same customer replaces an older one."""
+        queued = self._pending.get(customer_id)
+        if queued is None or queued[0] < version:
+            encoded = {k: encode_field(v) for k, v in fields.items() if k != "version"}
+            self._stage_encoded(customer_id, version, encoded)
+
+    def count(self, counter: str, amount: int = 1) -> None:
+        """Queue an increment of a stats counter."""
+        self._pending_counters[counter] = self._pending_counters.get(counter, 0) + amount
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Write everything staged, ``max_batch`` rows per pipeline round trip."""
+        while self._pending or self._pending_counters:
+            batch = []
+            for customer_id in list(self._pending)[: self._max_batch]:
+                batch.append((customer_id, *self._pending.pop(customer_id)))
+            counters, self._pending_counters = self._pending_counters, {}
+            try:
+                await self._write(batch, counters)
+            except Exception:
+                # Put the rows back (unless newer ones were staged meanwhile) and retry later.
+                for customer_id, version, fields in batch:
+                    self._stage_encoded(customer_id, version, fields)
+                for name, amount in counters.items():
+                    self.count(name, amount)
+                raise
+
+    def _stage_encoded(self, customer_id: str, version: int, fields: dict[str, str]) -> None:
+        queued = self._pending.get(customer_id)
+        if queued is None or queued[0] < version:
+            self._pending[customer_id] = (version, fields)
+
+    async def _write(
+        self, batch: list[tuple[str, int, dict[str, str]]], counters: Mapping[str, int]
+    ) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for customer_id, version, fields in batch:
+            args: list[Any] = [version]
+            for name, value in fields.items():
+                args += [name, value]
+            await self._script(keys=[self.customer_key(customer_id)], args=args, client=pipe)
+        for name, amount in counters.items():
+            pipe.hincrby(self.stats_key, name, amount)
+        results = await pipe.execute()
+        written = sum(1 for r in results[: len(batch)] if r == 1)
+        self.rows_written += written
+        self.rows_skipped += len(batch) - written
+
+    async def read_customer(self, customer_id: str) -> dict[str, str] | None:
+        """The stored hash of one customer, or ``None``."""
+        raw = await self._redis.hgetall(self.customer_key(customer_id))
+        if not raw:
+            return None
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def read_stats(self) -> dict[str, int]:
+        raw = await self._redis.hgetall(self.stats_key)
+        return {_text(k): int(v) for k, v in raw.items()}
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,98 @@
+"""Kizuna's Kafka topics: their names and their creation.
+
+Every topic keyed by customer id has ``[kafka] partitions`` partitions, so the
+input topics, the customer table's changelog and the outputs are
+co-partitioned: one worker owns a customer's whole history. An existing topic
+with another partition count would break that silently, so
+:func:`ensure_topics` refuses to go on and names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.contract import EVENT_TYPES
+from streams.config import Settings
+
+DEAD_LETTER = "dead-letter"
+
+
+class TopologyError(RuntimeError):
+    """The broker's topics do not match what Kizuna needs."""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Full topic names under the configured prefix."""
+
+    inputs: dict[str, str]  # event type name -> topic
+    dead_letter: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicNames:
+        return cls(
+            inputs={t.name: settings.topic(t.topic) for t in EVENT_TYPES},
+            dead_letter=settings.topic(DEAD_LETTER),
+        )
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.inputs.values(), self.dead_letter]
+
+    def event_type_of(self, topic: str) -> str:
+        """The event type name whose input topic is ``topic``."""
+        for name, full in self.inputs.items():
+            if full == topic:
+                return name
+        raise KeyError(topic)
+
+
+async def ensure_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:
+    """Create missing topics with the configured partition count; check existing ones.
+
+    Waits until the broker reports every topic. Raises :class:`TopologyError`
+    naming a topic whose partition count differs, or that never appears.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            new_topics = [
+                NewTopic(
+                    name=n,
+                    num_partitions=settings.kafka.partitions,
+                    replication_factor=settings.kafka.replication_factor,
+                )
+                for n in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new_topics)  # another worker may race us
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counts = {
+                t["topic"]: len(t.get("partitions") or [])
+                for t in await admin.describe_topics(names)
+            }
+            absent = [n for n in names if counts.get(n, 0) == 0]
+            if not absent:
+                break
+            if time.monotonic() > deadline:
+                raise TopologyError(f"topic {absent[0]} did not appear within {timeout_s:g} s")
+            await asyncio.sleep(0.2)
+        for name in names:
+            if counts[name] != settings.kafka.partitions:
+                raise TopologyError(
+                    f"topic {name} has {counts[name]} partitions but [kafka] partitions = "
+                    f"{settings.kafka.partitions}; co-partitioning needs them equal "
+                    "(recreate the topic or change the setting)"
+                )
+    finally:
+        await admin.close()

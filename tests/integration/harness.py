@@ -1,0 +1,199 @@
+"""Helpers for tests against the real broker and Redis: isolated namespaces, workers, waits.
+
+Each test gets its own topic prefix, Redis key prefix, app id and data
+directory, so tests share one broker and one Redis without restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.config import Settings, load_settings
+from streams.read_model import RedisReadModel
+from streams.topics import TopicNames, ensure_topics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Namespace:
+    """One test's private slice of the shared broker and Redis."""
+
+    env: dict[str, str]
+    data_dir: Path
+    settings: Settings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = load_settings(env=self.env)
+
+    @classmethod
+    def create(cls, base_env: Mapping[str, str], tmp: Path, **overrides: str) -> Namespace:
+        tag = f"t{uuid.uuid4().hex[:10]}"
+        env = {
+            **base_env,
+            "KIZUNA_TOPIC_PREFIX": f"{tag}.",
+            "KIZUNA_REDIS_PREFIX": f"{tag}:",
+            "KIZUNA_DATA_DIR": str(tmp / "worker-data"),
+            "KIZUNA_WEB_PORT": str(free_port()),
+            **overrides,
+        }
+        return cls(env=env, data_dir=tmp)
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.from_settings(self.settings)
+
+    async def ensure_topics(self) -> None:
+        await ensure_topics(self.settings, self.topics.all)
+
+    def read_model(self) -> RedisReadModel:
+        return RedisReadModel(self.settings.redis.url, self.settings.redis.key_prefix, 100)
+
+    def run_cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", *args],
+            env={**os.environ, **self.env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+class WorkerProcess:
+    """A real ``kizuna worker`` subprocess with its log captured to a file."""
+
+    def __init__(self, ns: Namespace, name: str = "worker") -> None:
+        self.ns = ns
+        self.log_path = ns.data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env={**os.environ, **self.ns.env},
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """Graceful stop (SIGTERM); SIGKILL if it does not exit in ``timeout`` s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int:
+        """Crash the worker: SIGKILL, no chance to flush or commit."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.wait(10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def assert_alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, (
+            f"worker exited with {self.proc and self.proc.returncode}:\n{self.log_tail()}"
+        )
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    timeout: float = 60,
+    interval: float = 0.25,
+    worker: WorkerProcess | None = None,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``done(result)``; fail with the last result and worker log."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if worker is not None:
+            worker.assert_alive()
+        last = await probe()
+        if done(last):
+            return last
+        await asyncio.sleep(interval)
+    tail = worker.log_tail() if worker else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}\n{tail}")
+
+
+async def produce(
+    settings: Settings, messages: list[tuple[str, bytes | None, bytes | None]]
+) -> list[tuple[str, int, int]]:
+    """Send (topic, key, value) messages in order; returns (topic, partition, offset) of each."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        sent = []
+        for topic, key, value in messages:
+            meta = await producer.send_and_wait(topic, value, key=key)
+            sent.append((topic, meta.partition, meta.offset))
+        return sent
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, expect: int, timeout: float = 30
+) -> list[Any]:
+    """Read ``topic`` from the beginning until ``expect`` messages arrived (or time out)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) of an event dict as a storefront would send it."""
+    return str(event["customer_id"]).encode(), orjson.dumps(event)
+
+
+__all__ = ["TopicPartition"]

@@ -1,0 +1,66 @@
+"""Configuration: defaults load, and every kind of bad value names its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings, settings_from_mapping
+
+
+def test_shipped_config_is_valid_and_matches_the_built_in_defaults() -> None:
+    shipped = load_settings(DEFAULT_CONFIG_PATH, env={})
+    defaults = settings_from_mapping({"currency": {"rates": {"USD": 150.0, "EUR": 160.0}}})
+    assert shipped.kafka == defaults.kafka
+    assert shipped.state == defaults.state
+    assert shipped.worker == defaults.worker
+    assert shipped.currency.all_rates() == {"USD": 150.0, "EUR": 160.0, "JPY": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"kafka": {"partitions": 0}},
+            "[kafka] partitions = 0 is out of range: must be an integer in 1..1024",
+        ),
+        ({"kafka": {"partitions": 2.5}}, "[kafka] partitions = 2.5 must be an integer"),
+        ({"kafka": {"partitons": 3}}, "unknown key [kafka] partitons"),
+        ({"rules": {}}, "unknown section [rules]"),
+        ({"worker": {"store": "s3://"}}, "[worker] store = 's3://' must be one of"),
+        ({"redis": {"url": "http://x"}}, "[redis] url = 'http://x' must match"),
+        ({"state": {"max_tickets": True}}, "[state] max_tickets = True must be an integer"),
+        ({"currency": {"rates": {"USD": -1}}}, "[currency.rates] USD = -1 must be a number > 0"),
+        ({"kafka": "x"}, "[kafka] must be a table"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_range(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(raw)
+    assert message in str(info.value)
+
+
+def test_environment_overrides_file_and_is_validated() -> None:
+    env = {"KIZUNA_BROKER": "kafka://broker-a:9092", "KIZUNA_PARTITIONS": "8"}
+    settings = settings_from_mapping({"kafka": {"partitions": 2}}, env=env)
+    assert settings.kafka.partitions == 8
+    assert settings.bootstrap_servers == "broker-a:9092"
+    with pytest.raises(
+        ConfigError, match="environment variable KIZUNA_PARTITIONS = 0 is out of range"
+    ):
+        settings_from_mapping({}, env={"KIZUNA_PARTITIONS": "0"})
+
+
+def test_missing_or_broken_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[kafka\npartitions = 3\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken, env={})
+
+
+def test_topic_names_take_the_prefix() -> None:
+    settings = settings_from_mapping({"kafka": {"topic_prefix": "t1."}})
+    assert settings.topic("purchases") == "t1.purchases"

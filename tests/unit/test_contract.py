@@ -1,0 +1,46 @@
+"""The wire contract, the Faust records and the exported JSON Schema agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from schemas.contract import EVENT_TYPES, LINE_ITEM_FIELDS, EventType
+from schemas.events import RECORD_BY_TYPE, LineItem
+from schemas.jsonschema import DEFAULT_DIRECTORY, event_schema, render, write_schemas
+
+
+@pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
+def test_record_fields_match_the_contract(etype: EventType) -> None:
+    options = RECORD_BY_TYPE[etype.name]._options
+    assert list(options.fields) == [f.name for f in etype.all_fields] + ["extra"]
+    required = {f.name for f in etype.all_fields if f.required}
+    assert required == set(options.fields) - set(options.defaults)
+
+
+def test_line_item_record_matches_the_contract() -> None:
+    assert list(LineItem._options.fields) == [f.name for f in LINE_ITEM_FIELDS]
+
+
+@pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
+def test_committed_schema_files_are_up_to_date(etype: EventType) -> None:
+    committed = DEFAULT_DIRECTORY / f"{etype.name}.schema.json"
+    assert committed.read_bytes() == render(etype), "run: kizuna export-schemas"
+
+
+@pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
+def test_exported_schema_describes_the_record(etype: EventType) -> None:
+    schema = event_schema(etype)
+    options = RECORD_BY_TYPE[etype.name]._options
+    assert set(schema["properties"]) == set(options.fields) - {"extra"} | {"type"}
+    assert set(schema["required"]) == set(options.fields) - set(options.defaults)
+    assert schema["additionalProperties"] is True  # forward compatible
+    assert schema["x-kizuna-topic"] == etype.topic
+
+
+def test_write_schemas_writes_one_file_per_type(tmp_path: Path) -> None:
+    paths = write_schemas(tmp_path)
+    assert sorted(p.name for p in paths) == sorted(f"{t.name}.schema.json" for t in EVENT_TYPES)
+    assert orjson.loads(paths[0].read_bytes())["title"] == EVENT_TYPES[0].name
