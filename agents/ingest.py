@@ -91,6 +91,7 @@ def register(p: Pipeline) -> None:
             )
             outcome = apply_event(state, decoded, limits=limits, rates=rates)
             p.counters[f"events.{outcome.value}"] += 1
+            p.read_model.count(f"events.{outcome.value}")
             if outcome is not Outcome.APPLIED:
                 continue
             p.customers[decoded.customer_id] = state.to_dict()

@@ -70,6 +70,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
         topic_partitions=partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         processing_guarantee=settings.worker.processing_guarantee,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.session_timeout_s / 4,
         web_port=settings.worker.web_port,
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument(
         "--limit", type=_positive_int, default=100, metavar="N", help="at most N (default 100)"
     )
+    dead.add_argument(
+        "--brief", action="store_true", help="one line each: origin, reason code, reason"
+    )
     sub.add_parser("topics", parents=[common], help="create the topics or check their partitions")
     export = sub.add_parser(
         "export-schemas", parents=[common], help="write the wire contract as JSON Schema files"
@@ -192,7 +195,13 @@ def cmd_dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dead_letters import read_dead_letters
 
     for record in asyncio.run(read_dead_letters(settings, limit=args.limit)):
-        sys.stdout.write(orjson.dumps(record).decode() + "\n")
+        if args.brief:
+            origin = (
+                f"{record['source_topic']}[{record['source_partition']}]@{record['source_offset']}"
+            )
+            print(f"{origin}  {record['reason_code']}: {record['reason']}")
+        else:
+            sys.stdout.write(orjson.dumps(record).decode() + "\n")
     return 0
 
 

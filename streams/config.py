@@ -76,7 +76,12 @@ class WorkerSettings:
     )
     data_dir: str = _spec(".cache/worker", env="KIZUNA_DATA_DIR")
     web_port: int = _spec(6066, min=1024, max=65535, env="KIZUNA_WEB_PORT")
-    processing_guarantee: str = _spec("at_least_once", choices=("at_least_once", "exactly_once"))
+    processing_guarantee: str = _spec(
+        "at_least_once",
+        choices=("at_least_once", "exactly_once"),
+        env="KIZUNA_PROCESSING_GUARANTEE",
+    )
+    session_timeout_s: float = _spec(10.0, min=6, max=300)
     log_level: str = _spec(
         "info", choices=("debug", "info", "warning", "error"), env="KIZUNA_LOG_LEVEL"
     )
@@ -96,7 +101,7 @@ class StateSettings:
     spend_window_days: int = _spec(365, min=30, max=3660)
     page_view_window_days: int = _spec(84, min=14, max=730)
     trouble_window_days: int = _spec(30, min=1, max=365)
-    dedup_horizon_days: int = _spec(30, min=1, max=3660)
+    dedup_horizon_days: int = _spec(400, min=1, max=3660)
     max_event_ids: int = _spec(256, min=8, max=100_000)
     max_recent_purchases: int = _spec(32, min=4, max=10_000)
     max_categories: int = _spec(64, min=1, max=10_000)

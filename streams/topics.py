@@ -77,15 +77,18 @@ async def ensure_topics(settings: Settings, names: list[str], timeout_s: float =
                 await admin.create_topics(new_topics)  # another worker may race us
         deadline = time.monotonic() + timeout_s
         while True:
-            counts = {
-                t["topic"]: len(t.get("partitions") or [])
-                for t in await admin.describe_topics(names)
+            described = await admin.describe_topics(names)
+            counts = {t["topic"]: len(t.get("partitions") or []) for t in described}
+            leaderless = {
+                t["topic"]
+                for t in described
+                if any(p.get("leader", -1) < 0 for p in t.get("partitions") or [])
             }
-            absent = [n for n in names if counts.get(n, 0) == 0]
+            absent = [n for n in names if counts.get(n, 0) == 0 or n in leaderless]
             if not absent:
                 break
             if time.monotonic() > deadline:
-                raise TopologyError(f"topic {absent[0]} did not appear within {timeout_s:g} s")
+                raise TopologyError(f"topic {absent[0]} did not get leaders within {timeout_s:g} s")
             await asyncio.sleep(0.2)
         for name in names:
             if counts[name] != settings.kafka.partitions:

@@ -41,7 +41,7 @@ class StateLimits:
     spend_window_days: int = 365
     page_view_window_days: int = 84
     trouble_window_days: int = 30
-    dedup_horizon_days: int = 30
+    dedup_horizon_days: int = 400
     max_event_ids: int = 256
     max_recent_purchases: int = 32
     max_categories: int = 64
@@ -120,7 +120,6 @@ def apply_event(
     if event.event_id in state.seen_event_ids:
         return Outcome.DUPLICATE_EVENT
     if isinstance(event, Purchase) and any(p[2] == event.order_id for p in state.recent_purchases):
-        _remember_event(state, event.event_id, occurred, limits)
         return Outcome.DUPLICATE_ORDER
 
     state.first_seen_ms = _min(state.first_seen_ms, occurred)

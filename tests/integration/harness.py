@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -189,6 +190,17 @@ async def read_topic(
         return out
     finally:
         await consumer.stop()
+
+
+async def worker_counters(ns: Namespace) -> dict[str, int]:
+    """The worker's own counters from its web view (``redis.pending`` included)."""
+    url = f"http://127.0.0.1:{ns.env['KIZUNA_WEB_PORT']}/kizuna/stats/"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            doc = await resp.json()
+    except aiohttp.ClientError:
+        return {"redis.pending": -1}
+    return {**doc["counters"], "redis.pending": doc["redis"]["pending"]}
 
 
 def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
