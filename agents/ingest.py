@@ -1,19 +1,32 @@
-"""Ingest agent: validate input events, update the customer table, dead-letter the rest.
+"""Ingest agent: validate input events, update the customer table, fire due timers.
 
 Thin by design: decoding is :func:`schemas.validation.decode_event`, the state
-change is :func:`agents.domain.customer_state.apply_event`. The table read,
-change and write happen without an ``await`` in between, so no other agent
-interleaves with them.
+change is :func:`agents.domain.engine.process_event`, firing is
+:func:`agents.domain.lifecycle.fire_due_timers`. Every table read, change and
+write happens without an ``await`` in between, so nothing interleaves with it.
+
+Per message on partition ``p``:
+
+1. a clock tick moves ``p``'s event clock (event mode) or just wakes ``p`` up (wall mode);
+2. a bad event goes to the dead-letter topic with its reason;
+3. a good event is folded into its customer, whose next due timer is indexed;
+4. every timer of ``p`` due before ``p``'s time fires, in due order
+   (wall mode: due at or before now; event mode: before the watermark).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from agents.domain.customer_state import CustomerState, Outcome, apply_event
+from agents.domain.customer_state import CustomerState, Outcome
 from agents.domain.customer_view import summarize
-from schemas.validation import Rejection, ValidationPolicy, decode_event
+from agents.domain.engine import process_event
+from agents.domain.lifecycle import fire_due_timers, next_due
+from schemas.ticks import decode_tick, is_tick
+from schemas.timestamps import to_ms
+from schemas.validation import BAD_CLOCK_TICK, Rejection, ValidationPolicy, decode_event
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -28,6 +41,7 @@ HEADER_TOPIC = "kizuna.source_topic"
 HEADER_PARTITION = "kizuna.source_partition"
 HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
+YIELD_EVERY = 200  # timers fired between yields to the event loop
 
 
 def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -49,14 +63,101 @@ def register(p: Pipeline) -> None:
         max_future_ms=int(settings.validation.max_future_hours * 3_600_000),
         currencies=frozenset(settings.currency.all_rates()),
     )
-    limits = settings.state.limits()
-    rates = settings.currency.all_rates()
+    engine = settings.engine_config()
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
+    input_topics = list(p.topics.inputs.values())
+
+    def mirror(state: CustomerState) -> None:
+        p.read_model.stage(
+            state.customer_id,
+            state.version,
+            {**summarize(state, p.now_ms(), engine.limits), "state": state.to_dict()},
+        )
+
+    async def dead_letter(message: Message, rejection: Rejection) -> None:
+        p.counters["dead_letter.total"] += 1
+        p.counters[f"dead_letter.{rejection.code}"] += 1
+        p.read_model.count("dead_letter.total")
+        p.read_model.count(f"dead_letter.{rejection.code}")
+        log.info(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            rejection.reason,
+        )
+        await p.dead_letter.send(
+            key=message.key, value=message.value, headers=dead_letter_headers(message, rejection)
+        )
+
+    def observe_tick(message: Message) -> Rejection | None:
+        at_ms = decode_tick(message.value)
+        if at_ms is None:
+            return Rejection(BAD_CLOCK_TICK, "clock tick without a valid 'at' timestamp")
+        p.counters["clock.ticks"] += 1
+        if p.event_time and message.topic in event_type_by_topic:
+            clock = p.partition_clock(message.partition)
+            if clock.observe_tick(message.topic, at_ms):
+                p.clocks[str(message.partition)] = dict(clock.progress)
+        return None
+
+    def apply(message: Message, event: Any) -> None:
+        stored = p.customers.get(event.customer_id)
+        state = (
+            CustomerState(event.customer_id) if stored is None else CustomerState.from_dict(stored)
+        )
+        outcome = process_event(state, event, engine)
+        p.counters[f"events.{outcome.value}"] += 1
+        p.read_model.count(f"events.{outcome.value}")
+        if outcome is not Outcome.APPLIED:
+            return
+        state.partition = message.partition
+        p.customers[event.customer_id] = state.to_dict()
+        p.timer_index.schedule(message.partition, state.customer_id, next_due(state))
+        mirror(state)
+
+    def fire_before(partition: int) -> tuple[int, int | None]:
+        """(exclusive bound for due times, wall time to stamp or None for event time)."""
+        if not p.event_time:
+            now = p.now_ms()
+            return now + 1, now
+        watermark = p.partition_clock(partition).watermark(input_topics)
+        return (-(2**62) if watermark is None else watermark), None
+
+    async def fire_due(partition: int) -> None:
+        before, now = fire_before(partition)
+        fired = 0
+        for customer_id in p.timer_index.pop_due(partition, before):
+            stored = p.customers.get(customer_id)
+            if stored is None:
+                continue
+            state = CustomerState.from_dict(stored)
+            triggers = fire_due_timers(state, before_ms=before, book=engine.rules, now_ms=now)
+            state.version += 1
+            p.customers[customer_id] = state.to_dict()
+            p.timer_index.schedule(partition, customer_id, next_due(state))
+            mirror(state)
+            for trigger in triggers:
+                p.counters[f"triggers.{trigger.rule}"] += 1
+                p.read_model.count(f"triggers.{trigger.rule}")
+                await p.triggers.send(key=customer_id.encode(), value=trigger.to_bytes())
+            fired += 1
+            if fired % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        p.counters["timers.customers_fired"] += fired
 
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
+            if is_tick(message.headers):
+                rejection = observe_tick(message)
+                if rejection is not None:
+                    await dead_letter(message, rejection)
+                await fire_due(message.partition)
+                continue
+            if message.topic not in event_type_by_topic:
+                continue  # an untagged message on the clock-ticks topic
             decoded = decode_event(
                 event_type_by_topic[message.topic],
                 message.key,
@@ -65,38 +166,11 @@ def register(p: Pipeline) -> None:
                 policy=policy,
             )
             if isinstance(decoded, Rejection):
-                p.counters["dead_letter.total"] += 1
-                p.counters[f"dead_letter.{decoded.code}"] += 1
-                p.read_model.count("dead_letter.total")
-                p.read_model.count(f"dead_letter.{decoded.code}")
-                log.info(
-                    "dead-lettered %s[%d]@%d: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    decoded.reason,
-                )
-                await p.dead_letter.send(
-                    key=message.key,
-                    value=message.value,
-                    headers=dead_letter_headers(message, decoded),
-                )
+                await dead_letter(message, decoded)
                 continue
-
-            stored = p.customers.get(decoded.customer_id)
-            state = (
-                CustomerState(decoded.customer_id)
-                if stored is None
-                else CustomerState.from_dict(stored)
-            )
-            outcome = apply_event(state, decoded, limits=limits, rates=rates)
-            p.counters[f"events.{outcome.value}"] += 1
-            p.read_model.count(f"events.{outcome.value}")
-            if outcome is not Outcome.APPLIED:
-                continue
-            p.customers[decoded.customer_id] = state.to_dict()
-            p.read_model.stage(
-                state.customer_id,
-                state.version,
-                {**summarize(state, p.now_ms(), limits), "state": state.to_dict()},
-            )
+            if p.event_time:
+                p.partition_clock(message.partition).observe_event(
+                    message.topic, to_ms(decoded.occurred_at)
+                )
+            apply(message, decoded)
+            await fire_due(message.partition)

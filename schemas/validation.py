@@ -31,6 +31,7 @@ NEGATIVE_AMOUNT = "negative_amount"
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
 UNSUPPORTED_CURRENCY = "unsupported_currency"
+BAD_CLOCK_TICK = "bad_clock_tick"
 
 REJECTION_CODES = (
     MALFORMED_JSON,
@@ -43,6 +44,7 @@ REJECTION_CODES = (
     BAD_TIMESTAMP,
     FUTURE_TIMESTAMP,
     UNSUPPORTED_CURRENCY,
+    BAD_CLOCK_TICK,
 )
 
 _SHOWN_VALUE_CHARS = 60

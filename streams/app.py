@@ -1,4 +1,4 @@
-"""The Faust app and its topology: topics, tables, read model, web views.
+"""The Faust app and its topology: topics, tables, clocks, timers, read model, web views.
 
 Wiring only: :func:`build_pipeline` creates the app from validated
 :class:`~streams.config.Settings` and registers the agents of ``agents/``.
@@ -18,7 +18,10 @@ import faust
 from faust.types import TableT
 from faust.web import Request, Response, View
 
+from agents.domain.clock import PartitionClock
+from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
+from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
 from streams.read_model import RedisReadModel
 from streams.topics import TopicNames
@@ -26,6 +29,7 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 CUSTOMER_TABLE = "customers"
+CLOCK_TABLE = "partition-clocks"
 
 
 def store_url(settings: Settings) -> str:
@@ -41,19 +45,37 @@ def wall_clock_ms() -> int:
 
 @dataclass
 class Pipeline:
-    """Everything the agents share: the app, its topics and tables, and the read model."""
+    """Everything the agents share: the app, its topics and tables, timers and read model."""
 
     settings: Settings
     app: faust.App
     topics: TopicNames
-    inputs: faust.TopicT
+    inputs: faust.TopicT  # the four event topics and the clock-ticks topic
     dead_letter: faust.TopicT
+    triggers: faust.TopicT
+    clock_ticks: faust.TopicT
     customers: TableT[str, Any]
+    clocks: TableT[str, Any]  # str(partition) -> PartitionClock.progress (event mode)
     read_model: RedisReadModel
+    timer_index: TimerIndex = field(default_factory=TimerIndex)
+    partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def event_time(self) -> bool:
+        return self.settings.clock.mode == "event"
 
     def now_ms(self) -> int:
         return wall_clock_ms()
+
+    def partition_clock(self, partition: int) -> PartitionClock:
+        """The event clock of ``partition``, loaded from its table on first use."""
+        clock = self.partition_clocks.get(partition)
+        if clock is None:
+            stored = self.clocks.get(str(partition))
+            clock = PartitionClock(dict(stored) if stored else {})
+            self.partition_clocks[partition] = clock
+        return clock
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -82,45 +104,83 @@ def build_pipeline(settings: Settings) -> Pipeline:
         table_standby_replicas=0,
     )
     names = TopicNames.from_settings(settings)
-    inputs = app.topic(
-        *names.inputs.values(),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
-    dead_letter = app.topic(
-        names.dead_letter,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
-    customers = app.Table(
-        CUSTOMER_TABLE,
-        default=None,
-        partitions=partitions,
-        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="orjson"),
-    )
-    read_model = RedisReadModel(
-        settings.redis.url, settings.redis.key_prefix, settings.redis.max_batch
-    )
+
+    def raw_topic(*topic_names: str) -> faust.TopicT:
+        return app.topic(
+            *topic_names,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions,
+        )
+
+    def table(name: str) -> TableT[str, Any]:
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="orjson"),
+        )
+
     pipeline = Pipeline(
         settings=settings,
         app=app,
         topics=names,
-        inputs=inputs,
-        dead_letter=dead_letter,
-        customers=customers,
-        read_model=read_model,
+        inputs=raw_topic(*names.inputs.values(), names.clock_ticks),
+        dead_letter=raw_topic(names.dead_letter),
+        triggers=raw_topic(names.triggers),
+        clock_ticks=raw_topic(names.clock_ticks),
+        customers=table(CUSTOMER_TABLE),
+        clocks=table(CLOCK_TABLE),
+        read_model=RedisReadModel(
+            settings.redis.url, settings.redis.key_prefix, settings.redis.max_batch
+        ),
     )
+    _register_timer_index_rebuild(pipeline)
     _register_read_model_flush(pipeline)
+    if not pipeline.event_time:
+        _register_wall_clock_ticks(pipeline)
     _register_web_views(pipeline)
 
     from agents import ingest
 
     ingest.register(pipeline)
     return pipeline
+
+
+def _register_timer_index_rebuild(p: Pipeline) -> None:
+    """After every recovery (start-up, rebalance) rebuild the due-timer index from the table."""
+
+    async def rebuild() -> None:
+        started = time.monotonic()
+        entries = []
+        for customer_id, stored in p.customers.items():
+            timers = stored.get("timers") or []
+            partition = stored.get("partition")
+            if timers and partition is not None:
+                entries.append((partition, customer_id, timers[0][0]))
+        count = p.timer_index.rebuild(entries)
+        p.partition_clocks.clear()
+        p.counters["timers.index_rebuilds"] += 1
+        log.info(
+            "timer index rebuilt: %d customers with pending timers in %.2f s",
+            count,
+            time.monotonic() - started,
+        )
+
+    p.customers.on_recover(rebuild)
+
+
+def _register_wall_clock_ticks(p: Pipeline) -> None:
+    """Wall mode: the leader sends a tick to every partition so idle ones fire their timers."""
+    interval = p.settings.clock.tick_interval_ms / 1000
+
+    @p.app.timer(interval, on_leader=True, name="wall_clock_ticks")
+    async def wall_clock_ticks() -> None:
+        value = encode_tick(wall_clock_ms())
+        for partition in range(p.settings.kafka.partitions):
+            await p.clock_ticks.send(value=value, partition=partition, headers=TICK_HEADERS)
 
 
 def _register_read_model_flush(p: Pipeline) -> None:
@@ -145,12 +205,19 @@ def _register_read_model_flush(p: Pipeline) -> None:
 def _register_web_views(p: Pipeline) -> None:
     @p.app.page("/kizuna/stats/")
     class Stats(View):
-        """Counters of this worker: events applied, duplicates, dead letters by reason."""
+        """Counters of this worker: events, duplicates, dead letters, timers, triggers."""
 
         async def get(self, request: Request) -> Response:
             return self.json(
                 {
                     "counters": dict(sorted(p.counters.items())),
+                    "timers": {"customers_with_pending_timers": len(p.timer_index)},
+                    "clock": {
+                        "mode": p.settings.clock.mode,
+                        "partitions": {
+                            str(k): v.progress for k, v in sorted(p.partition_clocks.items())
+                        },
+                    },
                     "redis": {
                         "pending": p.read_model.pending,
                         "rows_written": p.read_model.rows_written,

@@ -4,6 +4,11 @@ Subcommands::
 
     kizuna worker                 start the Faust worker
     kizuna publish FILE           publish a JSON-lines event file
+    kizuna publish FILE --event-clock [--until T]
+                                  ... in event-time order with clock ticks (replay)
+    kizuna backtest FILE [--until T]
+                                  print the triggers FILE would fire, offline, as JSON lines
+    kizuna triggers               print the emitted triggers
     kizuna customer ID            print one customer's state (from Redis) as JSON
     kizuna stats                  print the pipeline counters (from Redis)
     kizuna dead-letters           print dead-lettered messages with their reasons
@@ -79,6 +84,32 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", parents=[common], help="start the Faust worker")
     publish = sub.add_parser("publish", parents=[common], help="publish a JSON-lines event file")
     publish.add_argument("file", type=_existing_file, metavar="FILE", help="JSON-lines events")
+    publish.add_argument(
+        "--event-clock",
+        action="store_true",
+        help="publish in event-time order with clock ticks (for a worker with clock mode 'event')",
+    )
+    publish.add_argument(
+        "--until",
+        type=_timestamp,
+        metavar="TIMESTAMP",
+        help="with --event-clock: the final tick (RFC 3339); later events are not sent",
+    )
+    backtest = sub.add_parser(
+        "backtest", parents=[common], help="print the triggers a file would fire, offline"
+    )
+    backtest.add_argument("file", type=_existing_file, metavar="EVENTS.jsonl")
+    backtest.add_argument(
+        "--until",
+        type=_timestamp,
+        metavar="TIMESTAMP",
+        help="advance the event clock to this RFC 3339 time at the end (default: last event)",
+    )
+    triggers = sub.add_parser("triggers", parents=[common], help="print emitted triggers")
+    triggers.add_argument(
+        "--limit", type=_positive_int, default=1000, metavar="N", help="at most N (default 1000)"
+    )
+    triggers.add_argument("--customer", metavar="ID", help="only this customer's triggers")
     customer = sub.add_parser("customer", parents=[common], help="print one customer's state")
     customer.add_argument("customer_id", metavar="ID", help="the customer id")
     sub.add_parser("stats", parents=[common], help="print pipeline counters from Redis")
@@ -102,6 +133,17 @@ def _existing_file(text: str) -> Path:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"expected an existing JSON-lines file, got {text!r}")
     return path
+
+
+def _timestamp(text: str) -> int:
+    from schemas.validation import parse_timestamp_ms
+
+    try:
+        return parse_timestamp_ms(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 timestamp with offset (e.g. 2026-03-01T00:00:00Z), got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -136,14 +178,24 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.publisher import publish_file
+    from streams.publisher import publish_event_clock, publish_file
     from streams.topics import TopicNames, ensure_topics
+
+    if args.until is not None and not args.event_clock:
+        print("kizuna publish: --until needs --event-clock", file=sys.stderr)
+        return EXIT_USAGE
 
     async def run() -> Any:
         await ensure_topics(settings, TopicNames.from_settings(settings).all)
+        if args.event_clock:
+            return await publish_event_clock(settings, args.file, until_ms=args.until)
         return await publish_file(settings, args.file)
 
     report = asyncio.run(run())
+    if report.ticks:
+        print(f"sent {report.ticks} clock ticks", file=sys.stderr)
+    if report.after_until:
+        print(f"not sent: {report.after_until} events after --until", file=sys.stderr)
     for problem in report.skipped:
         print(f"kizuna publish: skipped {problem}", file=sys.stderr)
     print(
@@ -152,6 +204,48 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if report.skipped else 0
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from agents.domain.backtest import BacktestReport, load_events, run_backtest
+    from schemas.validation import ValidationPolicy
+    from streams.app import wall_clock_ms
+
+    policy = ValidationPolicy(
+        max_future_ms=int(settings.validation.max_future_hours * 3_600_000),
+        currencies=frozenset(settings.currency.all_rates()),
+    )
+    report = BacktestReport()
+    now = args.until if args.until is not None else wall_clock_ms()
+    with args.file.open("rb") as fh:
+        events = load_events(fh, now_ms=now, policy=policy, report=report)
+    out = sys.stdout.buffer
+    fired = 0
+    for trigger in run_backtest(
+        events, settings.engine_config(), until_ms=args.until, report=report
+    ):
+        out.write(trigger.to_bytes() + b"\n")
+        fired += 1
+    out.flush()
+    rejected = sum(report.rejected.values())
+    print(
+        f"backtest: {report.events} lines, {report.outcomes.get('applied', 0)} applied, "
+        f"{rejected} rejected {dict(sorted(report.rejected.items()))}, "
+        f"{report.after_until} after --until, {fired} triggers",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_triggers(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.topic_reader import read_from_start
+    from streams.topics import TopicNames
+
+    topic = TopicNames.from_settings(settings).triggers
+    for message in asyncio.run(read_from_start(settings, topic, limit=args.limit)):
+        if args.customer is None or message.key == args.customer.encode():
+            sys.stdout.write(message.value.decode() + "\n")
+    return 0
 
 
 def cmd_customer(settings: Settings, args: argparse.Namespace) -> int:
@@ -231,6 +325,8 @@ _HANDLERS = {
     "worker": cmd_worker,
     "publish": cmd_publish,
     "customer": cmd_customer,
+    "backtest": cmd_backtest,
+    "triggers": cmd_triggers,
     "stats": cmd_stats,
     "dead-letters": cmd_dead_letters,
     "topics": cmd_topics,

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.domain.customer_state import StateLimits
+from agents.domain.engine import EngineConfig
+from agents.domain.lifecycle import LapseRule, LifecyclePolicy, Rulebook
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "kizuna.toml"
@@ -125,6 +127,43 @@ class CurrencySettings:
 
 
 @dataclass(frozen=True)
+class ClockSettings:
+    """What "now" is: ``wall`` (real time) or ``event`` (driven by event times and ticks)."""
+
+    mode: str = _spec("wall", choices=("wall", "event"), env="KIZUNA_CLOCK_MODE")
+    tick_interval_ms: int = _spec(1000, min=10, max=3_600_000)
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    """Days without a purchase after which a buyer's stage becomes lapsed, then churned."""
+
+    lapsed_after_days: int = _spec(180, min=1, max=3650)
+    churned_after_days: int = _spec(365, min=2, max=3650)
+
+
+@dataclass(frozen=True)
+class LapseRuleSettings:
+    """A win-back rule: lifetime spend >= min_lifetime_spend and ``days`` days silent."""
+
+    enabled: bool = _spec(True)
+    days: int = _spec(90, min=1, max=3650)
+    min_lifetime_spend: float = _spec(5000.0, min=0, max=1e12)
+
+
+@dataclass(frozen=True)
+class Lapse180RuleSettings(LapseRuleSettings):
+    days: int = _spec(180, min=1, max=3650)
+
+
+#: Rule name -> its settings type (and so its defaults). Unknown names are errors.
+RULE_TYPES: dict[str, type[Any]] = {
+    "lapse_90d": LapseRuleSettings,
+    "lapse_180d": Lapse180RuleSettings,
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
 
@@ -134,7 +173,32 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     state: StateSettings = field(default_factory=StateSettings)
     currency: CurrencySettings = field(default_factory=CurrencySettings)
+    clock: ClockSettings = field(default_factory=ClockSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    rules: Mapping[str, Any] = field(
+        default_factory=lambda: {name: cls() for name, cls in RULE_TYPES.items()}
+    )
     source: str = "defaults"
+
+    def rulebook(self) -> Rulebook:
+        """The pure engine's view of the rules."""
+        lapse = tuple(
+            LapseRule(name, r.days, r.min_lifetime_spend, r.enabled)
+            for name, r in self.rules.items()
+            if isinstance(r, LapseRuleSettings)
+        )
+        return Rulebook(
+            lapse_rules=lapse,
+            lifecycle=LifecyclePolicy(
+                self.lifecycle.lapsed_after_days, self.lifecycle.churned_after_days
+            ),
+            currency=self.currency.base,
+        )
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            limits=self.state.limits(), rates=self.currency.all_rates(), rules=self.rulebook()
+        )
 
     def topic(self, name: str) -> str:
         """The full name of a logical topic (``purchases`` -> prefix + ``purchases``)."""
@@ -153,6 +217,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "validation": ValidationSettings,
     "state": StateSettings,
     "currency": CurrencySettings,
+    "clock": ClockSettings,
+    "lifecycle": LifecycleSettings,
 }
 
 
@@ -179,10 +245,11 @@ def settings_from_mapping(
 ) -> Settings:
     """Validate an already-parsed TOML document (plus env overrides)."""
     env = {} if env is None else env
-    unknown = sorted(set(raw) - set(_SECTIONS))
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"rules"})
     if unknown:
         raise ConfigError(
-            f"{source}: unknown section [{unknown[0]}]; known sections: {', '.join(_SECTIONS)}"
+            f"{source}: unknown section [{unknown[0]}]; "
+            f"known sections: {', '.join([*_SECTIONS, 'rules'])}"
         )
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
@@ -190,7 +257,31 @@ def settings_from_mapping(
         if not isinstance(table, Mapping):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(name, cls, table, env, source)
+    sections["rules"] = _build_rules(raw.get("rules", {}), env, source)
+    lifecycle = sections["lifecycle"]
+    if lifecycle.churned_after_days <= lifecycle.lapsed_after_days:
+        raise ConfigError(
+            f"{source}: [lifecycle] churned_after_days = {lifecycle.churned_after_days} must be "
+            f"greater than lapsed_after_days = {lifecycle.lapsed_after_days}"
+        )
     return Settings(**sections, source=source)
+
+
+def _build_rules(table: Any, env: Mapping[str, str], source: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [rules] must be a table of [rules.<name>] tables")
+    unknown = sorted(set(table) - set(RULE_TYPES))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown rule [rules.{unknown[0]}]; known rules: {', '.join(RULE_TYPES)}"
+        )
+    rules = {}
+    for name, cls in RULE_TYPES.items():
+        rule_table = table.get(name, {})
+        if not isinstance(rule_table, Mapping):
+            raise ConfigError(f"{source}: [rules.{name}] must be a table")
+        rules[name] = _build_section(f"rules.{name}", cls, rule_table, env, source)
+    return rules
 
 
 def _build_section(
@@ -232,7 +323,7 @@ def _coerce_env(env_name: str, text: str, f: dataclasses.Field[Any]) -> Any:
 
 def _check_value(where: str, value: Any, f: dataclasses.Field[Any]) -> None:
     wanted = type(f.default)
-    ok = isinstance(value, wanted) and not isinstance(value, bool)
+    ok = isinstance(value, wanted) and (wanted is bool or not isinstance(value, bool))
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
     if not ok:
@@ -251,7 +342,9 @@ def _check_value(where: str, value: Any, f: dataclasses.Field[Any]) -> None:
 
 def _describe(f: dataclasses.Field[Any]) -> str:
     wanted = type(f.default)
-    kind = {int: "an integer", float: "a number", str: "a string"}.get(wanted, wanted.__name__)
+    kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        wanted, wanted.__name__
+    )
     low, high = f.metadata.get("min"), f.metadata.get("max")
     if low is not None and high is not None:
         return f"{kind} in {low:g}..{high:g}"

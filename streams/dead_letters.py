@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from streams.config import Settings
+from streams.topic_reader import read_from_start
 from streams.topics import TopicNames
 
 
@@ -28,25 +27,7 @@ def describe_dead_letter(
 
 
 async def read_dead_letters(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` dead letters, oldest first per partition, without joining a group."""
+    """Up to ``limit`` dead letters, oldest first per partition."""
     topic = TopicNames.from_settings(settings).dead_letter
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
-    try:
-        await consumer.start()
-        if topic not in await consumer.topics():
-            return []
-        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[dict[str, Any]] = []
-        while len(out) < limit and [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                for msg in records:
-                    out.append(describe_dead_letter(msg.key, msg.value, msg.headers))
-        return out[:limit]
-    finally:
-        await consumer.stop()
+    messages = await read_from_start(settings, topic, limit=limit)
+    return [describe_dead_letter(m.key, m.value, m.headers) for m in messages]

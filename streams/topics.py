@@ -21,6 +21,8 @@ from schemas.contract import EVENT_TYPES
 from streams.config import Settings
 
 DEAD_LETTER = "dead-letter"
+TRIGGERS = "triggers"
+CLOCK_TICKS = "clock-ticks"
 
 
 class TopologyError(RuntimeError):
@@ -33,24 +35,21 @@ class TopicNames:
 
     inputs: dict[str, str]  # event type name -> topic
     dead_letter: str
+    triggers: str
+    clock_ticks: str  # the worker's own wall-clock ticks (wall mode)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
         return cls(
             inputs={t.name: settings.topic(t.topic) for t in EVENT_TYPES},
             dead_letter=settings.topic(DEAD_LETTER),
+            triggers=settings.topic(TRIGGERS),
+            clock_ticks=settings.topic(CLOCK_TICKS),
         )
 
     @property
     def all(self) -> list[str]:
-        return [*self.inputs.values(), self.dead_letter]
-
-    def event_type_of(self, topic: str) -> str:
-        """The event type name whose input topic is ``topic``."""
-        for name, full in self.inputs.items():
-            if full == topic:
-                return name
-        raise KeyError(topic)
+        return [*self.inputs.values(), self.dead_letter, self.triggers, self.clock_ticks]
 
 
 async def ensure_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:

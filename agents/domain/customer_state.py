@@ -67,7 +67,8 @@ class CustomerState:
     purchase_count: int = 0
     lifetime_spend: float = 0.0
     purchase_days: list[list[Any]] = field(default_factory=list)  # [day, orders, spend]
-    recent_purchases: list[list[Any]] = field(default_factory=list)  # [ms, amount, order_id]
+    # [ms, amount, order_id, categories] of the newest purchases, sorted by time
+    recent_purchases: list[list[Any]] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)  # category -> orders with it
     # behaviour on the site
     last_visit_ms: int | None = None
@@ -82,6 +83,14 @@ class CustomerState:
     profile_updated_ms: dict[str, int] = field(default_factory=dict)  # attribute -> ms
     # idempotence
     seen_event_ids: dict[str, int] = field(default_factory=dict)  # event_id -> occurred ms
+    # lifecycle (written by agents.domain.lifecycle)
+    partition: int | None = None  # Kafka partition the customer lives on
+    stage: str = "prospect"
+    stage_history: list[list[Any]] = field(default_factory=list)  # [ms, stage, cause], sorted
+    reactivations: int = 0
+    last_reactivated_ms: int | None = None
+    timers: list[list[Any]] = field(default_factory=list)  # [due_ms, rule, episode_ms], sorted
+    fired: dict[str, list[int]] = field(default_factory=dict)  # rule -> episodes fired
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (the table value and the Redis ``state`` field)."""
@@ -151,9 +160,10 @@ def _apply_purchase(
     state.purchase_count += 1
     state.lifetime_spend = round(state.lifetime_spend + amount, 6)
     _add_to_bucket(state.purchase_days, day_index(occurred), (1, amount))
-    _insert_sorted(state.recent_purchases, [occurred, amount, event.order_id])
+    categories = sorted({item.category for item in event.items})
+    _insert_sorted(state.recent_purchases, [occurred, amount, event.order_id, categories])
     del state.recent_purchases[: -limits.max_recent_purchases]
-    for category in sorted({item.category for item in event.items}):
+    for category in categories:
         state.categories[category] = state.categories.get(category, 0) + 1
     if len(state.categories) > limits.max_categories:
         ranked = sorted(state.categories.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -27,7 +27,20 @@ def test_shipped_config_is_valid_and_matches_the_built_in_defaults() -> None:
         ),
         ({"kafka": {"partitions": 2.5}}, "[kafka] partitions = 2.5 must be an integer"),
         ({"kafka": {"partitons": 3}}, "unknown key [kafka] partitons"),
-        ({"rules": {}}, "unknown section [rules]"),
+        ({"rulez": {}}, "unknown section [rulez]"),
+        ({"rules": {"lapse_30d": {}}}, "unknown rule [rules.lapse_30d]; known rules: lapse_90d"),
+        ({"rules": {"lapse_90d": {"days": 0}}}, "[rules.lapse_90d] days = 0 is out of range"),
+        ({"rules": {"lapse_90d": {"enabled": "yes"}}}, "enabled = 'yes' must be true or false"),
+        (
+            {"rules": {"lapse_180d": {"min_lifetime_spend": -1}}},
+            "[rules.lapse_180d] min_lifetime_spend = -1 is out of range: "
+            "must be a number in 0..1e+12",
+        ),
+        (
+            {"lifecycle": {"lapsed_after_days": 400}},
+            "[lifecycle] churned_after_days = 365 must be greater than lapsed_after_days = 400",
+        ),
+        ({"clock": {"mode": "lunar"}}, "[clock] mode = 'lunar' must be one of wall, event"),
         ({"worker": {"store": "s3://"}}, "[worker] store = 's3://' must be one of"),
         ({"redis": {"url": "http://x"}}, "[redis] url = 'http://x' must match"),
         ({"state": {"max_tickets": True}}, "[state] max_tickets = True must be an integer"),
