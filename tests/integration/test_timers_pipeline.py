@@ -1,0 +1,174 @@
+"""Timers and lapse triggers through the real worker: replay = backtest, crash, catch-up."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from schemas.timestamps import MS_PER_DAY, iso
+from schemas.triggers import Trigger
+from schemas.validation import parse_timestamp_ms
+from tests.factories import purchase
+from tests.generators import generate_history
+from tests.integration.harness import (
+    Namespace,
+    WorkerProcess,
+    encode,
+    produce,
+    read_topic,
+    wait_for,
+    worker_counters,
+)
+
+START = parse_timestamp_ms("2025-01-01T00:00:00Z")
+UNTIL = iso(START + 480 * MS_PER_DAY)
+
+
+def write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return path
+
+
+def backtest(ns: Namespace, path: Path, until: str) -> list[bytes]:
+    result = ns.run_cli("backtest", str(path), "--until", until)
+    assert result.returncode == 0, result.stderr
+    return [line.encode() for line in result.stdout.splitlines()]
+
+
+async def emitted_triggers(ns: Namespace, expect: int) -> list[bytes]:
+    messages = await read_topic(ns.settings, ns.topics.triggers, expect=expect, timeout=10)
+    return [m.value for m in messages]
+
+
+def publish_event_clock(ns: Namespace, path: Path, until: str) -> int:
+    """Publish with the event clock; returns the number of ticks sent."""
+    result = ns.run_cli("publish", str(path), "--event-clock", "--until", until, timeout=300)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"sent (\d+) clock ticks", result.stderr)
+    assert match, result.stderr
+    return int(match.group(1))
+
+
+async def drain(ns: Namespace, worker: WorkerProcess, ticks: int) -> dict[str, int]:
+    """Wait until the worker consumed every tick sent (the last message of each partition)."""
+    return await wait_for(
+        lambda: worker_counters(ns),
+        lambda c: c.get("clock.ticks", 0) >= ticks,
+        worker=worker,
+        timeout=180,
+        what=f"{ticks} clock ticks consumed",
+    )
+
+
+async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="event")
+    await ns.ensure_topics()
+    events = generate_history(7, 150, START, 450, bad_every=400)
+    path = write_jsonl(tmp_path / "year.jsonl", events)
+    expected = backtest(ns, path, UNTIL)
+    assert len(expected) > 50, "the history should lapse plenty of customers"
+    assert expected == backtest(ns, path, UNTIL), "backtest must be deterministic"
+
+    worker = WorkerProcess(ns).start()
+    try:
+        ticks = publish_event_clock(ns, path, UNTIL)
+        await wait_for(
+            lambda: emitted_triggers(ns, len(expected)),
+            lambda got: len(got) >= len(expected),
+            worker=worker,
+            timeout=240,
+            what=f"{len(expected)} triggers",
+        )
+        counters = await drain(ns, worker, ticks)  # nothing left that could fire more
+    finally:
+        worker.stop()
+
+    got = await emitted_triggers(ns, len(expected) + 1)
+    assert {Trigger.from_bytes(t).trigger_id for t in got} == {
+        Trigger.from_bytes(t).trigger_id for t in expected
+    }
+    assert sorted(got) == sorted(expected)  # byte for byte, facts included
+    assert counters.get("dead_letter.bad_timestamp", 0) == len(events) // 400 + 1
+
+
+async def test_sigkill_with_pending_timers_then_restart_fires_each_due_trigger_once(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="event")
+    await ns.ensure_topics()
+    spenders = [purchase(f"k-{i}", iso(START + i * 3_600_000), 6000 + i) for i in range(40)]
+    small = [purchase(f"s-{i}", iso(START + i * 3_600_000), 100) for i in range(10)]
+    first = write_jsonl(tmp_path / "first.jsonl", spenders + small)
+    day_30 = iso(START + 30 * MS_PER_DAY)
+
+    worker = WorkerProcess(ns, "worker-1").start()
+    publish_event_clock(ns, first, day_30)  # timers pending, none due yet
+    await wait_for(
+        lambda: worker_counters(ns),
+        lambda c: c.get("events.applied", 0) >= 50 and c.get("clock.ticks", 0) >= 16 * 2,
+        worker=worker,
+        what="first batch applied",
+    )
+    assert await emitted_triggers(ns, 1) == []
+    worker.kill()
+
+    # While the worker is down, time moves on past day 90 and day 180 (ticks only).
+    later = write_jsonl(
+        tmp_path / "later.jsonl", [purchase("k-0", iso(START + 60 * MS_PER_DAY), 10)]
+    )
+    day_200 = iso(START + 200 * MS_PER_DAY)
+    later_ticks = publish_event_clock(ns, later, day_200)
+
+    restarted = WorkerProcess(ns, "worker-2").start()
+    try:
+        # 39 customers lapse twice (90d, 180d); k-0 bought again on day 60 (one 90d on day 150).
+        expected_count = 39 * 2 + 1
+        got = await wait_for(
+            lambda: emitted_triggers(ns, expected_count),
+            lambda t: len(t) >= expected_count,
+            worker=restarted,
+            timeout=120,
+            what="due triggers after restart",
+        )
+        await drain(ns, restarted, later_ticks)
+        got = await emitted_triggers(ns, expected_count + 1)
+    finally:
+        restarted.stop()
+    ids = [Trigger.from_bytes(t).trigger_id for t in got]
+    assert len(ids) == len(set(ids)) == expected_count  # each fired exactly once
+    combined = write_jsonl(
+        tmp_path / "all.jsonl", spenders + small + [orjson.loads(later.read_bytes())]
+    )
+    assert set(ids) == {Trigger.from_bytes(t).trigger_id for t in backtest(ns, combined, day_200)}
+
+
+async def test_wall_clock_worker_catches_up_overdue_timers_on_start(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall")
+    await ns.ensure_topics()
+    now = int(time.time() * 1000)
+    overdue = purchase("w-1", iso(now - 100 * MS_PER_DAY), 8000)
+    not_yet = purchase("w-2", iso(now - 10 * MS_PER_DAY), 8000)
+    topic = ns.topics.inputs["purchase"]
+    await produce(ns.settings, [(topic, *encode(overdue)), (topic, *encode(not_yet))])
+
+    worker = WorkerProcess(ns).start()
+    try:
+        [raw] = await wait_for(
+            lambda: emitted_triggers(ns, 1), lambda t: len(t) >= 1, worker=worker, what="lapse"
+        )
+    finally:
+        worker.stop()
+    trigger = Trigger.from_bytes(raw)
+    assert trigger.customer_id == "w-1" and trigger.rule == "lapse_90d"
+    assert trigger.due_at == iso(now - 100 * MS_PER_DAY + 90 * MS_PER_DAY)
+    fired_ms = parse_timestamp_ms(trigger.fired_at)
+    assert now <= fired_ms <= int(time.time() * 1000)  # wall clock stamps the real firing time
+    assert trigger.facts["days_since_purchase"] == 90
