@@ -67,12 +67,14 @@ def register(p: Pipeline) -> None:
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
 
-    def mirror(state: CustomerState) -> None:
-        p.read_model.stage(
-            state.customer_id,
-            state.version,
-            {**summarize(state, p.now_ms(), engine.limits), "state": state.to_dict()},
-        )
+    def save(partition: int, state: CustomerState) -> None:
+        """Write the state to the table, index its next timer, stage it for Redis."""
+        data = state.to_dict()
+        p.customers[state.customer_id] = data
+        p.timer_index.schedule(partition, state.customer_id, next_due(state))
+        summary = summarize(state, p.now_ms(), engine.limits)
+        summary["state"] = data
+        p.read_model.stage(state.customer_id, state.version, summary)
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
         p.counters["dead_letter.total"] += 1
@@ -112,9 +114,7 @@ def register(p: Pipeline) -> None:
         if outcome is not Outcome.APPLIED:
             return
         state.partition = message.partition
-        p.customers[event.customer_id] = state.to_dict()
-        p.timer_index.schedule(message.partition, state.customer_id, next_due(state))
-        mirror(state)
+        save(message.partition, state)
 
     def fire_before(partition: int) -> tuple[int, int | None]:
         """(exclusive bound for due times, wall time to stamp or None for event time)."""
@@ -133,14 +133,14 @@ def register(p: Pipeline) -> None:
                 continue
             state = CustomerState.from_dict(stored)
             triggers = fire_due_timers(state, before_ms=before, book=engine.rules, now_ms=now)
-            state.version += 1
-            p.customers[customer_id] = state.to_dict()
-            p.timer_index.schedule(partition, customer_id, next_due(state))
-            mirror(state)
+            # Buffered sends; Faust flushes the producer before it commits the offset of
+            # the message being processed, so a crash before that re-fires (same ids).
             for trigger in triggers:
                 p.counters[f"triggers.{trigger.rule}"] += 1
                 p.read_model.count(f"triggers.{trigger.rule}")
-                await p.triggers.send(key=customer_id.encode(), value=trigger.to_bytes())
+                p.triggers.send_soon(key=customer_id.encode(), value=trigger.to_bytes())
+            state.version += 1
+            save(partition, state)
             fired += 1
             if fired % YIELD_EVERY == 0:
                 await asyncio.sleep(0)

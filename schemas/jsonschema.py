@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from schemas.contract import CONTRACT_VERSION, EVENT_TYPES, EventType, Field
+from schemas.triggers import TRIGGER_SCHEMA_VERSION, Trigger
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent / "json"
 _ID_BASE = "urn:kizuna:schema:v1:"
@@ -79,17 +80,48 @@ def event_schema(etype: EventType) -> dict[str, Any]:
     }
 
 
-def render(etype: EventType) -> bytes:
-    """The exact bytes written for ``etype`` (stable key order, trailing newline)."""
-    return orjson.dumps(event_schema(etype), option=orjson.OPT_INDENT_2) + b"\n"
+def trigger_schema() -> dict[str, Any]:
+    """The JSON Schema of the trigger record (``schemas.triggers.Trigger``)."""
+    timestamp = {"type": "string", "format": "date-time"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_ID_BASE}trigger",
+        "title": "trigger",
+        "description": (
+            "A lifecycle trigger. Topic: triggers; message key: customer_id (UTF-8). "
+            "trigger_id is deterministic per (customer, rule, episode): drop duplicates by it. "
+            "Ignore unknown fields: later versions add delivery fields."
+        ),
+        "x-kizuna-topic": "triggers",
+        "type": "object",
+        "properties": {
+            "trigger_id": {"type": "string", "description": "UUIDv5 of customer, rule, episode."},
+            "rule": {"type": "string", "description": "e.g. lapse_90d"},
+            "customer_id": {"type": "string", "minLength": 1},
+            "episode": {**timestamp, "description": "Start of the episode (e.g. last purchase)."},
+            "fired_at": {**timestamp, "description": "Clock time of firing (UTC)."},
+            "due_at": {**timestamp, "description": "When the rule became true (UTC)."},
+            "reason": {"type": "string", "description": "Short human explanation."},
+            "facts": {"type": "object", "description": "The numbers that made the rule fire."},
+            "schema_version": {"const": TRIGGER_SCHEMA_VERSION},
+        },
+        "required": list(Trigger.__dataclass_fields__),
+        "additionalProperties": True,
+    }
+
+
+def render(etype: EventType | None) -> bytes:
+    """The exact bytes written for ``etype`` (``None``: the trigger record)."""
+    doc = trigger_schema() if etype is None else event_schema(etype)
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def write_schemas(directory: Path) -> list[Path]:
     """Write every event type's schema into ``directory``; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for etype in EVENT_TYPES:
-        path = directory / f"{etype.name}.schema.json"
+    for etype in (*EVENT_TYPES, None):
+        path = directory / f"{'trigger' if etype is None else etype.name}.schema.json"
         path.write_bytes(render(etype))
         paths.append(path)
     return paths

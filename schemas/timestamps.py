@@ -6,6 +6,7 @@ are deterministic byte for byte.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 MS_PER_SECOND = 1_000
@@ -13,6 +14,7 @@ MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_YEAR_10000_MS = 253_402_300_800_000
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -30,6 +32,12 @@ def from_ms(ms: int) -> datetime:
 
 def iso(ms: int) -> str:
     """RFC 3339 text in UTC with millisecond precision, e.g. 2026-03-01T01:15:00.000Z."""
+    if 0 <= ms < _YEAR_10000_MS:
+        t = time.gmtime(ms // 1000)
+        return (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms % 1000:03d}Z"
+        )
     return from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

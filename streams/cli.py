@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, default=1000, metavar="N", help="at most N (default 1000)"
     )
     triggers.add_argument("--customer", metavar="ID", help="only this customer's triggers")
+    triggers.add_argument(
+        "--brief", action="store_true", help="one line each: due time, rule, customer, reason"
+    )
     customer = sub.add_parser("customer", parents=[common], help="print one customer's state")
     customer.add_argument("customer_id", metavar="ID", help="the customer id")
     sub.add_parser("stats", parents=[common], help="print pipeline counters from Redis")
@@ -243,7 +246,12 @@ def cmd_triggers(settings: Settings, args: argparse.Namespace) -> int:
 
     topic = TopicNames.from_settings(settings).triggers
     for message in asyncio.run(read_from_start(settings, topic, limit=args.limit)):
-        if args.customer is None or message.key == args.customer.encode():
+        if args.customer is not None and message.key != args.customer.encode():
+            continue
+        if args.brief:
+            doc = orjson.loads(message.value)
+            print(f"{doc['due_at']}  {doc['rule']:<12} {doc['customer_id']:<10} {doc['reason']}")
+        else:
             sys.stdout.write(message.value.decode() + "\n")
     return 0
 

@@ -64,7 +64,7 @@ class RedisSettings:
 
     url: str = _spec("redis://127.0.0.1:16379/0", pattern=r"rediss?://\S+", env="KIZUNA_REDIS_URL")
     key_prefix: str = _spec("kizuna:", pattern=r"[A-Za-z0-9:._-]*", env="KIZUNA_REDIS_PREFIX")
-    flush_interval_ms: int = _spec(100, min=5, max=60_000)
+    flush_interval_ms: int = _spec(250, min=5, max=60_000)
     max_batch: int = _spec(500, min=1, max=100_000)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class RedisReadModel:
         self._max_batch = max_batch
         self._pending: dict[str, tuple[int, dict[str, str]]] = {}
         self._pending_counters: dict[str, int] = {}
-        self._script = self._redis.register_script(_WRITE_IF_NEWER)
+        self._script_sha: str | None = None
         self.rows_written = 0
         self.rows_skipped = 0
 
@@ -110,15 +111,21 @@ class RedisReadModel:
     async def _write(
         self, batch: list[tuple[str, int, dict[str, str]]], counters: Mapping[str, int]
     ) -> None:
+        if self._script_sha is None:
+            self._script_sha = await self._redis.script_load(_WRITE_IF_NEWER)
         pipe = self._redis.pipeline(transaction=False)
         for customer_id, version, fields in batch:
             args: list[Any] = [version]
             for name, value in fields.items():
                 args += [name, value]
-            await self._script(keys=[self.customer_key(customer_id)], args=args, client=pipe)
+            pipe.evalsha(self._script_sha, 1, self.customer_key(customer_id), *args)
         for name, amount in counters.items():
             pipe.hincrby(self.stats_key, name, amount)
-        results = await pipe.execute()
+        try:
+            results = await pipe.execute()
+        except NoScriptError:
+            self._script_sha = None  # Redis restarted and lost the script: load it again
+            raise
         written = sum(1 for r in results[: len(batch)] if r == 1)
         self.rows_written += written
         self.rows_skipped += len(batch) - written

@@ -18,7 +18,7 @@ Times are epoch milliseconds (UTC); money is in the configured base currency.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -93,8 +93,12 @@ class CustomerState:
     fired: dict[str, list[int]] = field(default_factory=dict)  # rule -> episodes fired
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form (the table value and the Redis ``state`` field)."""
-        data = asdict(self)
+        """Plain JSON-able form (the table value and the Redis ``state`` field).
+
+        Shallow: containers are shared with this object, so encode the result
+        before mutating the state again.
+        """
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["format"] = STATE_FORMAT
         return data
 
@@ -103,6 +107,9 @@ class CustomerState:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_FIELD_NAMES = tuple(CustomerState.__dataclass_fields__)
 
 
 class Outcome(Enum):

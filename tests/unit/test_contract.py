@@ -10,6 +10,7 @@ import pytest
 from schemas.contract import EVENT_TYPES, LINE_ITEM_FIELDS, EventType
 from schemas.events import RECORD_BY_TYPE, LineItem
 from schemas.jsonschema import DEFAULT_DIRECTORY, event_schema, render, write_schemas
+from schemas.triggers import Trigger
 
 
 @pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
@@ -42,5 +43,13 @@ def test_exported_schema_describes_the_record(etype: EventType) -> None:
 
 def test_write_schemas_writes_one_file_per_type(tmp_path: Path) -> None:
     paths = write_schemas(tmp_path)
-    assert sorted(p.name for p in paths) == sorted(f"{t.name}.schema.json" for t in EVENT_TYPES)
+    expected = [f"{t.name}.schema.json" for t in EVENT_TYPES] + ["trigger.schema.json"]
+    assert sorted(p.name for p in paths) == sorted(expected)
     assert orjson.loads(paths[0].read_bytes())["title"] == EVENT_TYPES[0].name
+
+
+def test_committed_trigger_schema_is_up_to_date_and_lists_every_field() -> None:
+    committed = DEFAULT_DIRECTORY / "trigger.schema.json"
+    assert committed.read_bytes() == render(None), "run: kizuna export-schemas"
+    schema = orjson.loads(committed.read_bytes())
+    assert set(schema["properties"]) == set(Trigger.__dataclass_fields__)

@@ -1,0 +1,178 @@
+"""Timer benchmark: many pending timers in one real worker, a burst of them falling due.
+
+    scripts/stack.sh up   # then, with the printed KIZUNA_* variables exported:
+    .venv/bin/python -m bench.timer_bench --customers 1000000 --due 100000
+
+Every customer buys once for 6,000 yen (so each holds a lapse_90d, a
+lapse_180d and two stage timers: 4 pending timers per customer). ``--due``
+customers buy on day 0, the others on day 30. After ingest, one clock tick
+per partition moves event time to day 90: exactly ``--due`` lapse_90d timers
+fall due at once. Reported: ingest rate, time from that tick to the last
+trigger emitted, firing rate, the worker's RSS, and the timer-index rebuild
+time after a restart. Runs one worker in event-clock mode on a fresh topic
+prefix; leaves the stack running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.ticks import TICK_HEADERS, encode_tick
+from schemas.timestamps import MS_PER_DAY, iso
+from schemas.validation import parse_timestamp_ms
+from tests.integration.harness import Namespace, WorkerProcess, wait_for, worker_counters
+
+DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def publish(ns: Namespace, customers: int, due: int) -> None:
+    topic = ns.topics.inputs["purchase"]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=ns.settings.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+        acks=1,
+    )
+    await producer.start()
+    try:
+        pending = []
+        for n in range(customers):
+            cid = f"b{n:07d}"
+            at = DAY0 if n < due else DAY0 + 30 * MS_PER_DAY
+            value = orjson.dumps(
+                {
+                    "event_id": f"e{n}",
+                    "customer_id": cid,
+                    "occurred_at": iso(at),
+                    "order_id": f"o{n}",
+                    "amount": 6000,
+                    "items": [{"sku": "s", "category": "tea", "quantity": 1, "price": 6000}],
+                }
+            )
+            pending.append(await producer.send(topic, value, key=cid.encode()))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        await send_ticks(producer, ns, DAY0 + 30 * MS_PER_DAY + 1)
+    finally:
+        await producer.stop()
+
+
+async def send_ticks(producer: AIOKafkaProducer, ns: Namespace, at_ms: int) -> None:
+    for topic in ns.topics.inputs.values():
+        for partition in range(ns.settings.kafka.partitions):
+            await producer.send_and_wait(
+                topic, encode_tick(at_ms), partition=partition, headers=TICK_HEADERS
+            )
+
+
+async def tick_to(ns: Namespace, at_ms: int) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=ns.settings.bootstrap_servers)
+    await producer.start()
+    try:
+        started = time.monotonic()
+        await send_ticks(producer, ns, at_ms)
+        return started
+    finally:
+        await producer.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    base_env = {k: v for k, v in os.environ.items() if k.startswith("KIZUNA_")}
+    tmp = Path(tempfile.mkdtemp(prefix="kizuna-bench-"))
+    ns = Namespace.create(
+        base_env,
+        tmp,
+        KIZUNA_CLOCK_MODE="event",
+        KIZUNA_STORE=args.store,
+        KIZUNA_LOG_LEVEL="warning",
+    )
+    await ns.ensure_topics()
+    print(f"store={args.store} partitions={ns.settings.kafka.partitions} data={tmp}")
+
+    t0 = time.monotonic()
+    await publish(ns, args.customers, args.due)
+    print(f"published {args.customers} purchases in {time.monotonic() - t0:.1f} s")
+
+    worker = WorkerProcess(ns).start()
+    assert worker.proc is not None
+    t0 = time.monotonic()
+    await wait_for(
+        lambda: worker_counters(ns),
+        lambda c: c.get("events.applied", 0) >= args.customers and c["redis.pending"] == 0,
+        worker=worker,
+        timeout=3600,
+        interval=2,
+        what="ingest",
+    )
+    ingest_s = time.monotonic() - t0
+    print(
+        f"ingest: {args.customers} events in {ingest_s:.1f} s "
+        f"({args.customers / ingest_s:,.0f}/s incl. worker start-up); "
+        f"pending timers: {4 * args.customers:,} ({args.customers:,} customers); "
+        f"worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
+    )
+
+    started = await tick_to(ns, DAY0 + 90 * MS_PER_DAY)
+    counters = await wait_for(
+        lambda: worker_counters(ns),
+        lambda c: c.get("triggers.lapse_90d", 0) >= args.due,
+        worker=worker,
+        timeout=3600,
+        interval=0.2,
+        what="burst fired",
+    )
+    fire_s = time.monotonic() - started
+    print(
+        f"burst: {counters['triggers.lapse_90d']:,} lapse_90d triggers fired {fire_s:.2f} s after "
+        f"they fell due ({counters['triggers.lapse_90d'] / fire_s:,.0f}/s); "
+        f"worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
+    )
+    worker.stop()
+
+    restarted = WorkerProcess(ns, "worker-restart").start()
+    t0 = time.monotonic()
+    await wait_for(
+        lambda: worker_counters(ns),
+        lambda c: c.get("timers.index_rebuilds", 0) >= 1,
+        worker=restarted,
+        timeout=3600,
+        interval=0.5,
+        what="restart recovery",
+    )
+    assert restarted.proc is not None
+    print(
+        f"restart: recovered and rebuilt the timer index in {time.monotonic() - t0:.1f} s "
+        f"(incl. process start); worker RSS {rss_mb(restarted.proc.pid):,.0f} MB"
+    )
+    restarted.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--customers", type=int, default=1_000_000, help="customers (pending timers x4)"
+    )
+    parser.add_argument("--due", type=int, default=100_000, help="timers falling due at once")
+    parser.add_argument("--store", default="rocksdict://", choices=("rocksdict://", "memory://"))
+    args = parser.parse_args()
+    if not 0 < args.due <= args.customers:
+        parser.error("expected 0 < --due <= --customers")
+    sys.exit(asyncio.run(main(args)))

@@ -1,0 +1,87 @@
+"""The due-timer index, the per-partition event clock, ticks and timestamps (pure)."""
+
+from __future__ import annotations
+
+import random
+
+from agents.domain.clock import PartitionClock
+from agents.domain.timer_index import TimerIndex
+from schemas.ticks import TICK_HEADERS, decode_tick, encode_tick, is_tick
+from schemas.timestamps import from_ms, iso
+
+
+def test_index_pops_due_customers_in_due_order_per_partition() -> None:
+    index = TimerIndex()
+    index.schedule(0, "b", 20)
+    index.schedule(0, "a", 10)
+    index.schedule(1, "c", 5)
+    index.schedule(0, "z", 30)
+    assert list(index.pop_due(0, 30)) == ["a", "b"]  # strictly before 30
+    assert list(index.pop_due(1, 100)) == ["c"]
+    assert index.next_due(0) == 30 and len(index) == 1
+
+
+def test_rescheduling_replaces_the_old_entry_and_none_unschedules() -> None:
+    index = TimerIndex()
+    index.schedule(0, "a", 10)
+    index.schedule(0, "a", 50)  # a purchase moved the customer's next timer
+    index.schedule(0, "b", 20)
+    index.schedule(0, "b", None)  # b has no timers left
+    assert list(index.pop_due(0, 40)) == []
+    assert list(index.pop_due(0, 51)) == ["a"]
+    assert len(index) == 0
+
+
+def test_index_matches_a_sorted_reference_under_random_operations() -> None:
+    rng = random.Random(3)
+    index, reference = TimerIndex(), {}
+    for step in range(5000):
+        customer = f"c{rng.randrange(300)}"
+        if rng.random() < 0.7:
+            due = rng.randrange(10_000)
+            index.schedule(0, customer, due)
+            reference[customer] = due
+        else:
+            bound = rng.randrange(10_000)
+            popped = list(index.pop_due(0, bound))
+            expected = sorted((d, c) for c, d in reference.items() if d < bound)
+            assert popped == [c for _, c in expected], step
+            for c in popped:
+                del reference[c]
+    assert len(index) == len(reference)
+
+
+def test_rebuild_replaces_everything() -> None:
+    index = TimerIndex()
+    index.schedule(0, "old", 1)
+    assert index.rebuild([(0, "a", 5), (2, "b", 7), (0, "c", None)]) == 2
+    assert list(index.pop_due(0, 100)) == ["a"] and list(index.pop_due(2, 100)) == ["b"]
+
+
+def test_watermark_is_the_slowest_topic_and_needs_every_topic() -> None:
+    clock = PartitionClock()
+    topics = ["purchases", "page-views"]
+    clock.observe_event("page-views", 500)
+    assert clock.watermark(topics) is None  # purchases not heard from yet
+    clock.observe_event("purchases", 100)
+    assert clock.watermark(topics) == 100
+    clock.observe_event("purchases", 50)  # out of order: never moves back
+    assert clock.watermark(topics) == 100
+    assert clock.observe_tick("purchases", 999)
+    assert clock.watermark(topics) == 500
+    assert not clock.observe_tick("purchases", 10)
+
+
+def test_tick_round_trip_and_recognition() -> None:
+    value = encode_tick(1_735_689_600_000)
+    assert decode_tick(value) == 1_735_689_600_000
+    assert is_tick(TICK_HEADERS) and is_tick({"kizuna.clock_tick": b"1"})
+    assert not is_tick(None) and not is_tick([("other", b"x")])
+    assert decode_tick(b'{"type": "clock_tick"}') is None
+    assert decode_tick(b"garbage") is None
+
+
+def test_fast_iso_formatting_agrees_with_datetime() -> None:
+    rng = random.Random(11)
+    for ms in [0, 999, 1_735_689_600_123, *[rng.randrange(0, 2**44) for _ in range(2000)]]:
+        assert iso(ms) == from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
