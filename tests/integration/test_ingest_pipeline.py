@@ -52,6 +52,10 @@ async def stats(ns: Namespace) -> dict[str, int]:
         await model.close()
 
 
+def purchases(row: dict[str, str] | None) -> int:
+    return -1 if row is None else int(row["purchase_count"])
+
+
 def version_of(row: dict[str, str] | None) -> int:
     return -1 if row is None else int(row["version"])
 
@@ -101,7 +105,7 @@ async def test_good_events_build_state_and_every_bad_class_is_dead_lettered(ns: 
         )
         row = await wait_for(
             lambda: customer_row(ns, "c-1"),
-            lambda r: version_of(r) >= 3,
+            lambda r: purchases(r) >= 3,
             worker=worker,
             what="customer c-1 in Redis",
         )
@@ -187,7 +191,7 @@ async def test_state_survives_a_crash_without_double_counting(
     await produce(ns.settings, [good(ns, e) for e in first])
 
     worker = WorkerProcess(ns, "worker-1").start()
-    await wait_for(lambda: customer_row(ns, "c-5"), lambda r: version_of(r) == 6, worker=worker)
+    await wait_for(lambda: customer_row(ns, "c-5"), lambda r: purchases(r) == 6, worker=worker)
     worker.kill()  # SIGKILL: no flush, no commit
 
     # Replays of already-applied events (as a retrying producer would send) plus new ones.
@@ -196,7 +200,7 @@ async def test_state_survives_a_crash_without_double_counting(
     try:
         row = await wait_for(
             lambda: customer_row(ns, "c-5"),
-            lambda r: version_of(r) >= 10,
+            lambda r: purchases(r) >= 10,
             worker=restarted,
             what="c-5 after restart",
         )
@@ -208,7 +212,6 @@ async def test_state_survives_a_crash_without_double_counting(
     assert row is not None
     assert row["purchase_count"] == "10"
     assert float(row["lifetime_spend"]) == 640.0
-    assert row["version"] == "10"
     assert (
         counters.get("events.duplicate_event", 0) + counters.get("events.duplicate_order", 0) >= 3
     )
