@@ -41,7 +41,7 @@ HEADER_TOPIC = "kizuna.source_topic"
 HEADER_PARTITION = "kizuna.source_partition"
 HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
-YIELD_EVERY = 200  # timers fired between yields to the event loop
+YIELD_EVERY = 100  # customers fired between yields to the producer and event loop
 
 
 def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -67,11 +67,13 @@ def register(p: Pipeline) -> None:
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
 
-    def save(partition: int, state: CustomerState) -> None:
+    def save(partition: int, state: CustomerState, *, mirror: bool = True) -> None:
         """Write the state to the table, index its next timer, stage it for Redis."""
         data = state.to_dict()
         p.customers[state.customer_id] = data
         p.timer_index.schedule(partition, state.customer_id, next_due(state))
+        if not mirror:
+            return
         summary = summarize(state, p.now_ms(), engine.limits)
         summary["state"] = data
         p.read_model.stage(state.customer_id, state.version, summary)
@@ -132,6 +134,7 @@ def register(p: Pipeline) -> None:
             if stored is None:
                 continue
             state = CustomerState.from_dict(stored)
+            stage_before = list(state.stage_history[-1]) if state.stage_history else None
             triggers = fire_due_timers(state, before_ms=before, book=engine.rules, now_ms=now)
             # Buffered sends; Faust flushes the producer before it commits the offset of
             # the message being processed, so a crash before that re-fires (same ids).
@@ -140,9 +143,13 @@ def register(p: Pipeline) -> None:
                 p.read_model.count(f"triggers.{trigger.rule}")
                 p.triggers.send_soon(key=customer_id.encode(), value=trigger.to_bytes())
             state.version += 1
-            save(partition, state)
+            # Readers see stages, not timer bookkeeping: mirror only a stage change.
+            stage_after = state.stage_history[-1] if state.stage_history else None
+            save(partition, state, mirror=stage_after != stage_before)
             fired += 1
             if fired % YIELD_EVERY == 0:
+                # Let the producer drain: keeps memory bounded during a burst of firings.
+                await p.app.producer.buffer.wait_until_ebb()
                 await asyncio.sleep(0)
         p.counters["timers.customers_fired"] += fired
 
