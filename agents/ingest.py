@@ -148,8 +148,10 @@ def register(p: Pipeline) -> None:
             save(partition, state, mirror=stage_after != stage_before)
             fired += 1
             if fired % YIELD_EVERY == 0:
-                # Let the producer drain: keeps memory bounded during a burst of firings.
-                await p.app.producer.buffer.wait_until_ebb()
+                # Hand the buffered changelog writes and triggers to the Kafka client
+                # now: each holds a whole state until sent, so a burst of firings
+                # would otherwise pile them up in memory.
+                await p.app.producer.buffer.flush()
                 await asyncio.sleep(0)
         p.counters["timers.customers_fired"] += fired
 

@@ -115,12 +115,26 @@ def build_pipeline(settings: Settings) -> Pipeline:
             partitions=partitions,
         )
 
+    # Faust's RocksDB defaults (2 GiB block cache and 3 x 64 MiB write buffers per
+    # partition) would let memory grow far past what a worker needs; cap them.
+    store_options = (
+        {
+            "block_cache_size": settings.worker.rocksdb_block_cache_mb * 1024**2,
+            "block_cache_compressed_size": settings.worker.rocksdb_block_cache_mb * 1024**2 // 4,
+            "write_buffer_size": settings.worker.rocksdb_write_buffer_mb * 1024**2,
+            "max_write_buffer_number": 2,
+        }
+        if store_url(settings) == "rocksdb://"
+        else None
+    )
+
     def table(name: str) -> TableT[str, Any]:
         return app.Table(
             name,
             default=None,
             partitions=partitions,
             schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="orjson"),
+            options=store_options,
         )
 
     pipeline = Pipeline(

@@ -84,6 +84,8 @@ class WorkerSettings:
         env="KIZUNA_PROCESSING_GUARANTEE",
     )
     session_timeout_s: float = _spec(10.0, min=6, max=300)
+    rocksdb_block_cache_mb: int = _spec(64, min=8, max=16_384)
+    rocksdb_write_buffer_mb: int = _spec(16, min=1, max=1024)
     log_level: str = _spec(
         "info", choices=("debug", "info", "warning", "error"), env="KIZUNA_LOG_LEVEL"
     )
