@@ -26,7 +26,7 @@ from agents.domain.engine import process_event
 from agents.domain.lifecycle import fire_due_timers, next_due
 from schemas.ticks import decode_tick, is_tick
 from schemas.timestamps import to_ms
-from schemas.validation import BAD_CLOCK_TICK, Rejection, ValidationPolicy, decode_event
+from schemas.validation import BAD_CLOCK_TICK, Rejection, decode_event
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -59,10 +59,7 @@ def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[st
 def register(p: Pipeline) -> None:
     """Attach the ingest agent to ``p.app``."""
     settings = p.settings
-    policy = ValidationPolicy(
-        max_future_ms=int(settings.validation.max_future_hours * 3_600_000),
-        currencies=frozenset(settings.currency.all_rates()),
-    )
+    policy = settings.validation_policy()
     engine = settings.engine_config()
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
@@ -118,16 +115,15 @@ def register(p: Pipeline) -> None:
         state.partition = message.partition
         save(message.partition, state)
 
-    def fire_before(partition: int) -> tuple[int, int | None]:
-        """(exclusive bound for due times, wall time to stamp or None for event time)."""
+    def fire_before(partition: int) -> int:
+        """Exclusive bound for due times: now (wall mode) or the watermark (event mode)."""
         if not p.event_time:
-            now = p.now_ms()
-            return now + 1, now
+            return p.now_ms() + 1
         watermark = p.partition_clock(partition).watermark(input_topics)
-        return (-(2**62) if watermark is None else watermark), None
+        return -(2**62) if watermark is None else watermark
 
     async def fire_due(partition: int) -> None:
-        before, now = fire_before(partition)
+        before = fire_before(partition)
         fired = 0
         for customer_id in p.timer_index.pop_due(partition, before):
             stored = p.customers.get(customer_id)
@@ -135,6 +131,7 @@ def register(p: Pipeline) -> None:
                 continue
             state = CustomerState.from_dict(stored)
             stage_before = list(state.stage_history[-1]) if state.stage_history else None
+            now = None if p.event_time else p.now_ms()  # event time stamps the due time
             triggers = fire_due_timers(state, before_ms=before, book=engine.rules, now_ms=now)
             # Buffered sends; Faust flushes the producer before it commits the offset of
             # the message being processed, so a crash before that re-fires (same ids).

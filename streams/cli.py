@@ -211,13 +211,9 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from agents.domain.backtest import BacktestReport, load_events, run_backtest
-    from schemas.validation import ValidationPolicy
     from streams.app import wall_clock_ms
 
-    policy = ValidationPolicy(
-        max_future_ms=int(settings.validation.max_future_hours * 3_600_000),
-        currencies=frozenset(settings.currency.all_rates()),
-    )
+    policy = settings.validation_policy()
     report = BacktestReport()
     now = args.until if args.until is not None else wall_clock_ms()
     with args.file.open("rb") as fh:

@@ -23,6 +23,7 @@ from typing import Any
 from agents.domain.customer_state import StateLimits
 from agents.domain.engine import EngineConfig
 from agents.domain.lifecycle import LapseRule, LifecyclePolicy, Rulebook
+from schemas.validation import ValidationPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "kizuna.toml"
@@ -195,6 +196,13 @@ class Settings:
                 self.lifecycle.lapsed_after_days, self.lifecycle.churned_after_days
             ),
             currency=self.currency.base,
+        )
+
+    def validation_policy(self) -> ValidationPolicy:
+        """The validator's configurable limits."""
+        return ValidationPolicy(
+            max_future_ms=int(self.validation.max_future_hours * 3_600_000),
+            currencies=frozenset(self.currency.all_rates()),
         )
 
     def engine_config(self) -> EngineConfig:

@@ -45,6 +45,20 @@ class PublishReport:
     ticks: int = 0
     after_until: int = 0
 
+    def count(self, item: Routed) -> None:
+        self.published += 1
+        self.by_topic[item.topic] = self.by_topic.get(item.topic, 0) + 1
+
+
+def _producer(settings: Settings) -> AIOKafkaProducer:
+    """Idempotent, acks=all: per-partition order survives retries."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+
 
 def route_lines(lines: Iterable[bytes], names: TopicNames) -> Iterator[Routed | str]:
     """Route each non-blank line, yielding a :class:`Routed` or a ``"line N: why"`` string."""
@@ -74,12 +88,7 @@ async def publish_routed(
     settings: Settings, items: Iterable[Routed | str], report: PublishReport
 ) -> PublishReport:
     """Send routed lines in file order (per partition order is kept) and wait for acks."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    producer = _producer(settings)
     await producer.start()
     try:
         pending = []
@@ -88,8 +97,7 @@ async def publish_routed(
                 report.skipped.append(item)
                 continue
             pending.append(await producer.send(item.topic, item.value, key=item.key))
-            report.published += 1
-            report.by_topic[item.topic] = report.by_topic.get(item.topic, 0) + 1
+            report.count(item)
             if len(pending) >= 1000:
                 for fut in pending:
                     await fut
@@ -147,12 +155,7 @@ async def publish_event_clock(
             else:
                 routed.append(item)
     ordered = event_clock_order(routed)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    producer = _producer(settings)
     await producer.start()
     try:
         last_tick_day: int | None = None
@@ -165,8 +168,7 @@ async def publish_event_clock(
                 await _send_ticks(producer, settings, names, at_ms - 1, report)
                 last_tick_day = day_index(at_ms)
             await producer.send(item.topic, item.value, key=item.key)
-            report.published += 1
-            report.by_topic[item.topic] = report.by_topic.get(item.topic, 0) + 1
+            report.count(item)
             last_ms = at_ms
         end = until_ms if until_ms is not None else last_ms
         if end is not None:
