@@ -174,8 +174,17 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     except TopologyError as exc:
         print(f"kizuna: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+    class QuietWorker(Worker):
+        """Faust's terminal spinner sets the root logger to DEBUG whenever the log level
+        is warning or above, which makes every debug call in the send path build a
+        log record (measured: ~6% of the worker's time). No spinner, no DEBUG."""
+
+        def on_setup_root_logger(self, logger: Any, level: int) -> None:
+            self.spinner = None
+
     pipeline = build_pipeline(settings)
-    worker = Worker(pipeline.app, loglevel=settings.worker.log_level)
+    worker = QuietWorker(pipeline.app, loglevel=settings.worker.log_level)
     worker.execute_from_commandline()
     return 0
 
