@@ -15,7 +15,6 @@ backtest (driven by sorted events).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,8 +286,3 @@ def make_trigger(
         reason=reason,
         facts=facts,
     )
-
-
-def timers_of(states: Iterable[CustomerState]) -> int:
-    """Total pending timers (for stats)."""
-    return sum(len(s.timers) for s in states)

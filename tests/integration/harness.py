@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.config import Settings, load_settings
 from streams.read_model import RedisReadModel
@@ -206,6 +206,3 @@ async def worker_counters(ns: Namespace) -> dict[str, int]:
 def encode(event: dict[str, Any]) -> tuple[bytes, bytes]:
     """(key, value) of an event dict as a storefront would send it."""
     return str(event["customer_id"]).encode(), orjson.dumps(event)
-
-
-__all__ = ["TopicPartition"]
