@@ -20,6 +20,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from agents.domain.customer_state import CustomerState, Outcome
 from agents.domain.customer_view import summarize
 from agents.domain.engine import process_event
@@ -63,6 +65,7 @@ def register(p: Pipeline) -> None:
     engine = settings.engine_config()
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
+    last_offsets: dict[TP, int] = {}  # input topic-partition -> last offset processed
 
     def save(partition: int, state: CustomerState, *, mirror: bool = True) -> None:
         """Write the state to the table, index its next timer, stage it for Redis."""
@@ -115,15 +118,42 @@ def register(p: Pipeline) -> None:
         state.partition = message.partition
         save(message.partition, state)
 
-    def fire_before(partition: int) -> int:
-        """Exclusive bound for due times: now (wall mode) or the watermark (event mode)."""
-        if not p.event_time:
-            return p.now_ms() + 1
-        watermark = p.partition_clock(partition).watermark(input_topics)
-        return -(2**62) if watermark is None else watermark
+    async def lagging_topics(partition: int) -> list[str]:
+        """Input topics whose partition still has unprocessed records (a backlog)."""
+        lagging = []
+        for topic in input_topics:
+            tp = TP(topic, partition)
+            highwater = p.app.consumer.highwater(tp)
+            if not highwater:
+                continue
+            done = last_offsets.get(tp)
+            if done is not None:
+                behind = done + 1 < highwater
+            else:
+                position = await p.app.consumer.position(tp)
+                behind = position is None or position < highwater
+            if behind:
+                lagging.append(topic)
+        return lagging
+
+    async def fire_before(partition: int) -> int:
+        """Exclusive bound for due times.
+
+        Event mode: the partition's watermark. Wall mode: now, but nothing while an
+        input topic of the partition still has a backlog (after a restart, during a
+        backfill): its unprocessed records may hold the purchase that cancels a
+        timer, and they need not be in time order. Due timers fire, in due order,
+        as soon as the partition has caught up.
+        """
+        if p.event_time:
+            watermark = p.partition_clock(partition).watermark(input_topics)
+            return -(2**62) if watermark is None else watermark
+        if await lagging_topics(partition):
+            return -(2**62)
+        return p.now_ms() + 1
 
     async def fire_due(partition: int) -> None:
-        before = fire_before(partition)
+        before = await fire_before(partition)
         fired = 0
         for customer_id in p.timer_index.pop_due(partition, before):
             stored = p.customers.get(customer_id)
@@ -164,6 +194,7 @@ def register(p: Pipeline) -> None:
                 continue
             if message.topic not in event_type_by_topic:
                 continue  # an untagged message on the clock-ticks topic
+            last_offsets[message.tp] = message.offset
             decoded = decode_event(
                 event_type_by_topic[message.topic],
                 message.key,

@@ -172,3 +172,39 @@ async def test_wall_clock_worker_catches_up_overdue_timers_on_start(
     fired_ms = parse_timestamp_ms(trigger.fired_at)
     assert now <= fired_ms <= int(time.time() * 1000)  # wall clock stamps the real firing time
     assert trigger.facts["days_since_purchase"] == 90
+
+
+async def test_wall_clock_backfill_of_history_fires_what_the_backtest_fires(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Publishing months of history (not in time order) to a wall-clock worker must not
+    fire timers before the customer's later events in the backlog are processed."""
+    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall")
+    await ns.ensure_topics()
+    events = generate_history(11, 60, START, 400)  # grouped by customer, not by time
+    path = write_jsonl(tmp_path / "backfill.jsonl", events)
+    published = ns.run_cli("publish", str(path), timeout=120)
+    assert published.returncode == 0, published.stderr
+    now = iso(int(time.time() * 1000))
+    expected = {Trigger.from_bytes(t).trigger_id for t in backtest(ns, path, now)}
+    assert len(expected) > 20
+
+    worker = WorkerProcess(ns).start()
+    try:
+        got = await wait_for(
+            lambda: emitted_triggers(ns, len(expected)),
+            lambda t: len(t) >= len(expected),
+            worker=worker,
+            timeout=180,
+            what=f"{len(expected)} triggers",
+        )
+        await wait_for(
+            lambda: worker_counters(ns),
+            lambda c: c.get("events.applied", 0) >= len(events),
+            worker=worker,
+            what="all events applied",
+        )
+        got = await emitted_triggers(ns, len(expected) + 1)
+    finally:
+        worker.stop()
+    assert {Trigger.from_bytes(t).trigger_id for t in got} == expected
