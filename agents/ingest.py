@@ -129,9 +129,11 @@ def register(p: Pipeline) -> None:
             done = last_offsets.get(tp)
             if done is not None:
                 behind = done + 1 < highwater
-            else:
+            else:  # nothing processed from it in this process: ask where we stand, once
                 position = await p.app.consumer.position(tp)
                 behind = position is None or position < highwater
+                if not behind:
+                    last_offsets[tp] = highwater - 1
             if behind:
                 lagging.append(topic)
         return lagging
