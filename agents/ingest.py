@@ -8,27 +8,41 @@ write happens without an ``await`` in between, so nothing interleaves with it.
 Per message on partition ``p``:
 
 1. a clock tick moves ``p``'s event clock (event mode) or just wakes ``p`` up (wall mode);
-2. a bad event goes to the dead-letter topic with its reason;
-3. a good event is folded into its customer, whose next due timer is indexed;
-4. every timer of ``p`` due before ``p``'s time fires, in due order
+2. a co-purchase record (category pairs or another partition's progress, see
+   below) updates ``p``'s replica of the shared co-purchase model;
+3. a bad event goes to the dead-letter topic with its reason;
+4. a good event is folded into its customer, whose next due timer is indexed;
+   category pairs it newly co-purchased are broadcast to every partition;
+5. every timer of ``p`` due before ``p``'s time fires, in due order
    (wall mode: due at or before now; event mode: before the watermark).
+
+Cross-sell reads co-purchase counts of *all* customers, which live on every
+partition. Each partition keeps a replica built from the ``co-purchases``
+topic, to which every partition broadcasts its new pairs and, in event mode,
+its watermark. A partition's timers then fire only before the minimum of its
+own watermark and every partition's broadcast progress, so the replica holds
+every pair stamped before any due time it is read at: the same counts the
+backtest reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from faust.types import TP
 
+from agents.domain.co_purchase import Pair
 from agents.domain.customer_state import CustomerState, Outcome
 from agents.domain.customer_view import summarize
 from agents.domain.engine import process_event
 from agents.domain.lifecycle import fire_due_timers, next_due
+from schemas.codec import dumps, loads
 from schemas.ticks import decode_tick, is_tick
-from schemas.timestamps import to_ms
-from schemas.validation import BAD_CLOCK_TICK, Rejection, decode_event
+from schemas.timestamps import MS_PER_HOUR, to_ms
+from schemas.validation import BAD_CLOCK_TICK, BAD_CO_PURCHASE, Rejection, decode_event
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -44,6 +58,7 @@ HEADER_PARTITION = "kizuna.source_partition"
 HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
 YIELD_EVERY = 100  # customers fired between yields to the producer and event loop
+NEVER = -(2**62)  # a firing bound before every timer
 
 
 def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -66,6 +81,9 @@ def register(p: Pipeline) -> None:
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
     last_offsets: dict[TP, int] = {}  # input topic-partition -> last offset processed
+    partitions = range(settings.kafka.partitions)
+    co_purchase_sources = [f"{p.topics.co_purchases}#{s}" for s in partitions]
+    progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
 
     def save(partition: int, state: CustomerState, *, mirror: bool = True) -> None:
         """Write the state to the table, index its next timer, stage it for Redis."""
@@ -110,13 +128,63 @@ def register(p: Pipeline) -> None:
         state = (
             CustomerState(event.customer_id) if stored is None else CustomerState.from_dict(stored)
         )
-        outcome = process_event(state, event, engine)
-        p.counters[f"events.{outcome.value}"] += 1
-        p.read_model.count(f"events.{outcome.value}")
-        if outcome is not Outcome.APPLIED:
+        horizon = event_time_bound(message.partition) if p.event_time else None
+        step = process_event(state, event, engine, horizon_ms=horizon)
+        p.counters[f"events.{step.outcome.value}"] += 1
+        p.read_model.count(f"events.{step.outcome.value}")
+        if step.outcome is not Outcome.APPLIED:
             return
         state.partition = message.partition
         save(message.partition, state)
+        if step.co_purchased:
+            broadcast(
+                message.partition, {"at": to_ms(event.occurred_at), "pairs": step.co_purchased}
+            )
+
+    def broadcast(source: int, record: dict[str, Any]) -> None:
+        """Send a co-purchase record from ``source`` to every partition's replica."""
+        value = dumps({"source": source, **record})
+        for partition in partitions:
+            p.co_purchase_topic.send_soon(key=None, value=value, partition=partition)
+
+    def broadcast_progress(partition: int, forced: bool) -> None:
+        """Event mode: tell every replica how far ``partition`` has got (hourly, or on a tick)."""
+        if not (p.event_time and engine.shares_co_purchases):
+            return
+        watermark = p.partition_clock(partition).watermark(input_topics)
+        sent = progress_sent.get(partition)
+        if watermark is None or (sent is not None and watermark <= sent):
+            return
+        if forced or sent is None or watermark // MS_PER_HOUR != sent // MS_PER_HOUR:
+            progress_sent[partition] = watermark
+            broadcast(partition, {"progress": watermark})
+
+    def observe_co_purchases(message: Message) -> Rejection | None:
+        try:
+            record = loads(message.value or b"")
+            source = int(record["source"])
+            pairs: Iterable[Pair] = [(str(a), str(b)) for a, b in record.get("pairs", ())]
+            at = int(record["at"]) if "pairs" in record else int(record["progress"])
+        except (ValueError, KeyError, TypeError):
+            return Rejection(BAD_CO_PURCHASE, "co-purchase record without source and at/progress")
+        partition = message.partition
+        touched = p.co_purchases(partition).add(at, pairs) if "pairs" in record else set()
+        if "pairs" in record:
+            p.save_co_purchases(partition, touched)
+        clock = p.partition_clock(partition)
+        clock.observe_event(f"{p.topics.co_purchases}#{source}", at)
+        p.clocks[str(partition)] = dict(clock.progress)
+        return None
+
+    def event_time_bound(partition: int) -> int:
+        """Event mode: the partition's watermark, held back (when cross-sell is on) until
+        every partition's co-purchase pairs before it have reached this replica."""
+        clock = p.partition_clock(partition)
+        watermark = clock.watermark(input_topics)
+        if watermark is not None and engine.shares_co_purchases:
+            shared = clock.watermark(co_purchase_sources)
+            watermark = None if shared is None else min(watermark, shared)
+        return NEVER if watermark is None else watermark
 
     async def lagging_topics(partition: int) -> list[str]:
         """Input topics whose partition still has unprocessed records (a backlog)."""
@@ -148,14 +216,14 @@ def register(p: Pipeline) -> None:
         as soon as the partition has caught up.
         """
         if p.event_time:
-            watermark = p.partition_clock(partition).watermark(input_topics)
-            return -(2**62) if watermark is None else watermark
+            return event_time_bound(partition)
         if await lagging_topics(partition):
-            return -(2**62)
+            return NEVER
         return p.now_ms() + 1
 
     async def fire_due(partition: int) -> None:
         before = await fire_before(partition)
+        model = p.co_purchases(partition)
         fired = 0
         for customer_id in p.timer_index.pop_due(partition, before):
             stored = p.customers.get(customer_id)
@@ -164,7 +232,9 @@ def register(p: Pipeline) -> None:
             state = CustomerState.from_dict(stored)
             stage_before = list(state.stage_history[-1]) if state.stage_history else None
             now = None if p.event_time else p.now_ms()  # event time stamps the due time
-            triggers = fire_due_timers(state, before_ms=before, book=engine.rules, now_ms=now)
+            triggers = fire_due_timers(
+                state, before_ms=before, book=engine.rules, co_purchases=model, now_ms=now
+            )
             # Buffered sends; Faust flushes the producer before it commits the offset of
             # the message being processed, so a crash before that re-fires (same ids).
             for trigger in triggers:
@@ -183,6 +253,8 @@ def register(p: Pipeline) -> None:
                 await p.app.producer.buffer.flush()
                 await asyncio.sleep(0)
         p.counters["timers.customers_fired"] += fired
+        if before > model.folded_before:
+            p.save_co_purchases(partition, model.fold(before))
 
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
@@ -190,6 +262,13 @@ def register(p: Pipeline) -> None:
             message = event.message
             if is_tick(message.headers):
                 rejection = observe_tick(message)
+                if rejection is not None:
+                    await dead_letter(message, rejection)
+                broadcast_progress(message.partition, forced=True)
+                await fire_due(message.partition)
+                continue
+            if message.topic == p.topics.co_purchases:
+                rejection = observe_co_purchases(message)
                 if rejection is not None:
                     await dead_letter(message, rejection)
                 await fire_due(message.partition)
@@ -212,4 +291,5 @@ def register(p: Pipeline) -> None:
                     message.topic, to_ms(decoded.occurred_at)
                 )
             apply(message, decoded)
+            broadcast_progress(message.partition, forced=False)
             await fire_due(message.partition)

@@ -32,6 +32,7 @@ BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
 UNSUPPORTED_CURRENCY = "unsupported_currency"
 BAD_CLOCK_TICK = "bad_clock_tick"
+BAD_CO_PURCHASE = "bad_co_purchase"  # an unreadable record on the internal co-purchases topic
 
 REJECTION_CODES = (
     MALFORMED_JSON,
@@ -45,6 +46,7 @@ REJECTION_CODES = (
     FUTURE_TIMESTAMP,
     UNSUPPORTED_CURRENCY,
     BAD_CLOCK_TICK,
+    BAD_CO_PURCHASE,
 )
 
 _SHOWN_VALUE_CHARS = 60

@@ -19,6 +19,7 @@ from faust.types import TableT
 from faust.web import Request, Response, View
 
 from agents.domain.clock import PartitionClock
+from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CUSTOMER_TABLE = "customers"
 CLOCK_TABLE = "partition-clocks"
+CO_PURCHASE_TABLE = "co-purchase-model"
 
 
 def store_url(settings: Settings) -> str:
@@ -50,16 +52,20 @@ class Pipeline:
     settings: Settings
     app: faust.App
     topics: TopicNames
-    inputs: faust.TopicT  # the four event topics and the clock-ticks topic
+    inputs: faust.TopicT  # the four event topics, clock-ticks and co-purchases
     dead_letter: faust.TopicT
     triggers: faust.TopicT
     clock_ticks: faust.TopicT
+    co_purchase_topic: faust.TopicT
     customers: TableT[str, Any]
     clocks: TableT[str, Any]  # str(partition) -> PartitionClock.progress (event mode)
+    # "<partition>/row/<category>" -> {category: customers}; "<partition>/meta" -> log
+    co_purchase_table: TableT[str, Any]
     read_model: RedisReadModel
     timer_index: TimerIndex = field(default_factory=TimerIndex)
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
+    co_purchase_models: dict[int, CoPurchaseModel] = field(default_factory=dict)
 
     @property
     def event_time(self) -> bool:
@@ -76,6 +82,27 @@ class Pipeline:
             clock = PartitionClock(dict(stored) if stored else {})
             self.partition_clocks[partition] = clock
         return clock
+
+    def co_purchases(self, partition: int) -> CoPurchaseModel:
+        """``partition``'s replica of the co-purchase model, loaded from its table on first use."""
+        model = self.co_purchase_models.get(partition)
+        if model is None:
+            prefix = f"{partition}/row/"
+            rows = {
+                key.removeprefix(prefix): dict(value)
+                for key, value in self.co_purchase_table.items()
+                if key.startswith(prefix) and value
+            }
+            model = CoPurchaseModel.restore(self.co_purchase_table.get(f"{partition}/meta"), rows)
+            self.co_purchase_models[partition] = model
+        return model
+
+    def save_co_purchases(self, partition: int, touched: set[str]) -> None:
+        """Write the model's changed rows and its log (inside stream processing only)."""
+        model = self.co_purchases(partition)
+        for category in sorted(touched):
+            self.co_purchase_table[f"{partition}/row/{category}"] = model.rows[category]
+        self.co_purchase_table[f"{partition}/meta"] = model.meta()
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -141,12 +168,14 @@ def build_pipeline(settings: Settings) -> Pipeline:
         settings=settings,
         app=app,
         topics=names,
-        inputs=raw_topic(*names.inputs.values(), names.clock_ticks),
+        inputs=raw_topic(*names.inputs.values(), names.clock_ticks, names.co_purchases),
         dead_letter=raw_topic(names.dead_letter),
         triggers=raw_topic(names.triggers),
         clock_ticks=raw_topic(names.clock_ticks),
+        co_purchase_topic=raw_topic(names.co_purchases),
         customers=table(CUSTOMER_TABLE),
         clocks=table(CLOCK_TABLE),
+        co_purchase_table=table(CO_PURCHASE_TABLE),
         read_model=RedisReadModel(
             settings.redis.url, settings.redis.key_prefix, settings.redis.max_batch
         ),
@@ -176,6 +205,7 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
                 entries.append((partition, customer_id, timers[0][0]))
         count = p.timer_index.rebuild(entries)
         p.partition_clocks.clear()
+        p.co_purchase_models.clear()  # reloaded from their table per partition on first use
         p.counters["timers.index_rebuilds"] += 1
         log.info(
             "timer index rebuilt: %d customers with pending timers in %.2f s",

@@ -22,7 +22,14 @@ from typing import Any
 
 from agents.domain.customer_state import StateLimits
 from agents.domain.engine import EngineConfig
-from agents.domain.lifecycle import LapseRule, LifecyclePolicy, Rulebook
+from agents.domain.rulebook import (
+    RULE_TYPES_BY_NAME,
+    EngagementDropRule,
+    LifecyclePolicy,
+    LoyalAtRiskRule,
+    Rulebook,
+    SupportTroubleRule,
+)
 from schemas.validation import ValidationPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -137,33 +144,8 @@ class ClockSettings:
     tick_interval_ms: int = _spec(1000, min=10, max=3_600_000)
 
 
-@dataclass(frozen=True)
-class LifecycleSettings:
-    """Days without a purchase after which a buyer's stage becomes lapsed, then churned."""
-
-    lapsed_after_days: int = _spec(180, min=1, max=3650)
-    churned_after_days: int = _spec(365, min=2, max=3650)
-
-
-@dataclass(frozen=True)
-class LapseRuleSettings:
-    """A win-back rule: lifetime spend >= min_lifetime_spend and ``days`` days silent."""
-
-    enabled: bool = _spec(True)
-    days: int = _spec(90, min=1, max=3650)
-    min_lifetime_spend: float = _spec(5000.0, min=0, max=1e12)
-
-
-@dataclass(frozen=True)
-class Lapse180RuleSettings(LapseRuleSettings):
-    days: int = _spec(180, min=1, max=3650)
-
-
-#: Rule name -> its settings type (and so its defaults). Unknown names are errors.
-RULE_TYPES: dict[str, type[Any]] = {
-    "lapse_90d": LapseRuleSettings,
-    "lapse_180d": Lapse180RuleSettings,
-}
+#: Rule name -> its parameter type (and so its defaults). Unknown names are errors.
+RULE_TYPES: dict[str, type[Any]] = dict(RULE_TYPES_BY_NAME)
 
 
 @dataclass(frozen=True)
@@ -177,7 +159,7 @@ class Settings:
     state: StateSettings = field(default_factory=StateSettings)
     currency: CurrencySettings = field(default_factory=CurrencySettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
-    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     rules: Mapping[str, Any] = field(
         default_factory=lambda: {name: cls() for name, cls in RULE_TYPES.items()}
     )
@@ -185,17 +167,11 @@ class Settings:
 
     def rulebook(self) -> Rulebook:
         """The pure engine's view of the rules."""
-        lapse = tuple(
-            LapseRule(name, r.days, r.min_lifetime_spend, r.enabled)
-            for name, r in self.rules.items()
-            if isinstance(r, LapseRuleSettings)
-        )
         return Rulebook(
-            lapse_rules=lapse,
-            lifecycle=LifecyclePolicy(
-                self.lifecycle.lapsed_after_days, self.lifecycle.churned_after_days
-            ),
+            rules=dict(self.rules),
+            lifecycle=self.lifecycle,
             currency=self.currency.base,
+            purchase_memory=self.state.max_recent_purchases,
         )
 
     def validation_policy(self) -> ValidationPolicy:
@@ -228,7 +204,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "state": StateSettings,
     "currency": CurrencySettings,
     "clock": ClockSettings,
-    "lifecycle": LifecycleSettings,
+    "lifecycle": LifecyclePolicy,
 }
 
 
@@ -268,13 +244,55 @@ def settings_from_mapping(
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(name, cls, table, env, source)
     sections["rules"] = _build_rules(raw.get("rules", {}), env, source)
-    lifecycle = sections["lifecycle"]
-    if lifecycle.churned_after_days <= lifecycle.lapsed_after_days:
-        raise ConfigError(
-            f"{source}: [lifecycle] churned_after_days = {lifecycle.churned_after_days} must be "
-            f"greater than lapsed_after_days = {lifecycle.lapsed_after_days}"
-        )
+    _check_cross_keys(sections, source)
     return Settings(**sections, source=source)
+
+
+def _check_cross_keys(sections: Mapping[str, Any], source: str) -> None:
+    """Constraints between keys: each message names both keys and what must hold."""
+    lifecycle, state, rules = sections["lifecycle"], sections["state"], sections["rules"]
+    checks = [
+        (
+            lifecycle.churned_after_days > lifecycle.lapsed_after_days,
+            f"[lifecycle] churned_after_days = {lifecycle.churned_after_days} must be "
+            f"greater than lapsed_after_days = {lifecycle.lapsed_after_days}",
+        ),
+        (
+            lifecycle.loyal_min_purchases <= state.max_recent_purchases,
+            f"[lifecycle] loyal_min_purchases = {lifecycle.loyal_min_purchases} must be at "
+            f"most [state] max_recent_purchases = {state.max_recent_purchases} "
+            "(purchases remembered per customer)",
+        ),
+    ]
+    trouble: SupportTroubleRule = rules[SupportTroubleRule.name]
+    checks.append(
+        (
+            trouble.window_days <= state.trouble_window_days,
+            f"[rules.{trouble.name}] window_days = {trouble.window_days} must be at most "
+            f"[state] trouble_window_days = {state.trouble_window_days} (tickets kept)",
+        )
+    )
+    engagement: EngagementDropRule = rules[EngagementDropRule.name]
+    needed = engagement.recent_days + 7 * engagement.baseline_weeks
+    checks.append(
+        (
+            needed <= state.page_view_window_days,
+            f"[rules.{engagement.name}] recent_days + 7 x baseline_weeks = {needed} must be "
+            f"at most [state] page_view_window_days = {state.page_view_window_days} "
+            "(days of page views kept)",
+        )
+    )
+    at_risk: LoyalAtRiskRule = rules[LoyalAtRiskRule.name]
+    checks.append(
+        (
+            at_risk.gap_sample < state.max_recent_purchases,
+            f"[rules.{at_risk.name}] gap_sample = {at_risk.gap_sample} must be less than "
+            f"[state] max_recent_purchases = {state.max_recent_purchases}",
+        )
+    )
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
 
 
 def _build_rules(table: Any, env: Mapping[str, str], source: str) -> dict[str, Any]:

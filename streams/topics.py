@@ -23,6 +23,7 @@ from streams.config import Settings
 DEAD_LETTER = "dead-letter"
 TRIGGERS = "triggers"
 CLOCK_TICKS = "clock-ticks"
+CO_PURCHASES = "co-purchases"
 
 
 class TopologyError(RuntimeError):
@@ -37,6 +38,7 @@ class TopicNames:
     dead_letter: str
     triggers: str
     clock_ticks: str  # the worker's own wall-clock ticks (wall mode)
+    co_purchases: str  # internal: category pairs and progress, broadcast to every partition
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -45,11 +47,18 @@ class TopicNames:
             dead_letter=settings.topic(DEAD_LETTER),
             triggers=settings.topic(TRIGGERS),
             clock_ticks=settings.topic(CLOCK_TICKS),
+            co_purchases=settings.topic(CO_PURCHASES),
         )
 
     @property
     def all(self) -> list[str]:
-        return [*self.inputs.values(), self.dead_letter, self.triggers, self.clock_ticks]
+        return [
+            *self.inputs.values(),
+            self.dead_letter,
+            self.triggers,
+            self.clock_ticks,
+            self.co_purchases,
+        ]
 
 
 async def ensure_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:

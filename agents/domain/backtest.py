@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.customer_state import CustomerState
 from agents.domain.engine import EngineConfig, process_event
 from agents.domain.lifecycle import fire_due_timers, next_due
@@ -80,17 +81,25 @@ def run_backtest(
     *,
     until_ms: int | None,
     report: BacktestReport,
+    states: dict[str, CustomerState] | None = None,
 ) -> Iterator[Trigger]:
-    """Yield the triggers the pipeline would fire for time-ordered ``events``."""
-    states: dict[str, CustomerState] = {}
+    """Yield the triggers the pipeline would fire for time-ordered ``events``.
+
+    ``states`` (customer id -> state), if given, is filled in for inspection.
+    """
+    states = {} if states is None else states
     index = TimerIndex()
+    co_purchases = CoPurchaseModel()
 
     def fire_before(bound: int) -> Iterator[Trigger]:
         while (due := index.next_due(_ONE_PARTITION)) is not None and due < bound:
             for customer_id in index.pop_due(_ONE_PARTITION, due + 1):
                 state = states[customer_id]
-                yield from fire_due_timers(state, before_ms=due + 1, book=config.rules)
+                yield from fire_due_timers(
+                    state, before_ms=due + 1, book=config.rules, co_purchases=co_purchases
+                )
                 index.schedule(_ONE_PARTITION, customer_id, next_due(state))
+        co_purchases.fold(bound)
 
     last_ms: int | None = None
     for event in events:
@@ -103,8 +112,9 @@ def run_backtest(
         state = states.get(event.customer_id)
         if state is None:
             state = states[event.customer_id] = CustomerState(event.customer_id)
-        outcome = process_event(state, event, config)
-        report.outcomes[outcome.value] += 1
+        step = process_event(state, event, config, horizon_ms=occurred)
+        report.outcomes[step.outcome.value] += 1
+        co_purchases.add(occurred, step.co_purchased)
         index.schedule(_ONE_PARTITION, event.customer_id, next_due(state))
     end = until_ms if until_ms is not None else last_ms
     if end is not None:

@@ -32,6 +32,7 @@ from schemas.events import CustomerEvent, CustomerProfile, PageView, Purchase, S
 from schemas.timestamps import MS_PER_DAY, day_index, to_ms
 
 STATE_FORMAT = 1
+MAX_TICKET_LOG = 8  # status changes kept per ticket: the first and the newest
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class CustomerState:
     view_days: list[list[int]] = field(default_factory=list)  # [day, views, high_intent]
     high_intent_views_ms: list[int] = field(default_factory=list)
     # support
-    tickets: dict[str, list[Any]] = field(default_factory=dict)  # id -> [status, cat, open, upd]
+    # id -> [status, category, opened_ms, updated_ms, log]; log = [[ms, status, category], ...]
+    # sorted by time (the first entry and the newest ones, see MAX_TICKET_LOG)
+    tickets: dict[str, list[Any]] = field(default_factory=dict)
     # profile
     consent: dict[str, bool] = field(default_factory=dict)
     timezone: str | None = None
@@ -91,6 +94,7 @@ class CustomerState:
     last_reactivated_ms: int | None = None
     timers: list[list[Any]] = field(default_factory=list)  # [due_ms, rule, episode_ms], sorted
     fired: dict[str, list[int]] = field(default_factory=dict)  # rule -> episodes fired
+    last_fired: dict[str, int] = field(default_factory=dict)  # rule -> due ms of its last trigger
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (the table value and the Redis ``state`` field).
@@ -126,11 +130,15 @@ def apply_event(
     *,
     limits: StateLimits,
     rates: Mapping[str, float],
+    horizon_ms: int | None = None,
 ) -> Outcome:
     """Fold ``event`` into ``state`` in place and say what happened.
 
     ``rates`` maps a currency code to base-currency units per unit; the
-    validator guarantees the event's currency is in it.
+    validator guarantees the event's currency is in it. Windowed memories end
+    at ``horizon_ms`` (default: the newest event time): data that fell out of
+    every window before it is dropped. A worker in event-time mode passes its
+    watermark, so nothing a pending timer may still read is dropped early.
     """
     occurred = to_ms(event.occurred_at)
     if event.event_id in state.seen_event_ids:
@@ -149,7 +157,8 @@ def apply_event(
     elif isinstance(event, CustomerProfile):
         _apply_profile(state, event, occurred)
     _remember_event(state, event.event_id, occurred, limits)
-    _prune(state, limits)
+    newest = state.last_event_ms
+    _prune(state, limits, newest if horizon_ms is None else min(newest, horizon_ms))
     state.version += 1
     return Outcome.APPLIED
 
@@ -169,7 +178,6 @@ def _apply_purchase(
     _add_to_bucket(state.purchase_days, day_index(occurred), (1, amount))
     categories = sorted({item.category for item in event.items})
     _insert_sorted(state.recent_purchases, [occurred, amount, event.order_id, categories])
-    del state.recent_purchases[: -limits.max_recent_purchases]
     for category in categories:
         state.categories[category] = state.categories.get(category, 0) + 1
     if len(state.categories) > limits.max_categories:
@@ -185,7 +193,6 @@ def _apply_page_view(
     _add_to_bucket(state.view_days, day_index(occurred), (1, int(high_intent)))
     if high_intent:
         _insert_sorted(state.high_intent_views_ms, occurred)
-        del state.high_intent_views_ms[: -limits.max_high_intent_views]
 
 
 def _apply_ticket(
@@ -193,12 +200,16 @@ def _apply_ticket(
 ) -> None:
     known = state.tickets.get(event.ticket_id)
     if known is None:
-        state.tickets[event.ticket_id] = [event.status, event.category, occurred, occurred]
+        log: list[list[Any]] = [[occurred, event.status, event.category]]
+        state.tickets[event.ticket_id] = [event.status, event.category, occurred, occurred, log]
     else:
-        status, category, opened, updated = known
+        log = ticket_log(known)
+        _insert_sorted(log, [occurred, event.status, event.category])
+        del log[1 : max(1, len(log) - MAX_TICKET_LOG + 1)]
+        status, category, opened, updated = known[:4]
         if occurred >= updated:
             status, category, updated = event.status, event.category, occurred
-        state.tickets[event.ticket_id] = [status, category, min(opened, occurred), updated]
+        state.tickets[event.ticket_id] = [status, category, min(opened, occurred), updated, log]
     if len(state.tickets) > limits.max_tickets:
         # Keep open tickets first, then the most recently opened.
         ranked = sorted(
@@ -236,26 +247,35 @@ def _remember_event(
         state.seen_event_ids = dict(newest[-limits.max_event_ids :])
 
 
-def _prune(state: CustomerState, limits: StateLimits) -> None:
-    """Drop buckets and memories that fell out of their windows.
-
-    Windows end at the newest event time seen, so pruning does not depend on
-    when the event was processed.
-    """
-    assert state.last_event_ms is not None
-    today = day_index(state.last_event_ms)
+def _prune(state: CustomerState, limits: StateLimits, horizon_ms: int) -> None:
+    """Drop buckets and memories that fell out of their windows ending at ``horizon_ms``."""
+    today = day_index(horizon_ms)
     _drop_days_before(state.purchase_days, today - limits.spend_window_days + 1)
     _drop_days_before(state.view_days, today - limits.page_view_window_days + 1)
-    horizon = state.last_event_ms - limits.page_view_window_days * MS_PER_DAY
+    horizon = horizon_ms - limits.page_view_window_days * MS_PER_DAY
     state.high_intent_views_ms = [t for t in state.high_intent_views_ms if t > horizon]
-    trouble_horizon = state.last_event_ms - limits.trouble_window_days * MS_PER_DAY
+    # Count caps apply to what lies at or before the horizon; anything after it may
+    # still be read as of an earlier time by a pending timer, so it stays.
+    _cap_up_to(state.high_intent_views_ms, limits.max_high_intent_views, horizon_ms, lambda t: t)
+    _cap_up_to(state.recent_purchases, limits.max_recent_purchases, horizon_ms, lambda p: p[0])
+    trouble_horizon = horizon_ms - limits.trouble_window_days * MS_PER_DAY
     state.tickets = {
         tid: t
         for tid, t in state.tickets.items()
         if t[0] in OPEN_TICKET_STATUSES or t[3] > trouble_horizon
     }
-    dedup_horizon = state.last_event_ms - limits.dedup_horizon_days * MS_PER_DAY
+    dedup_horizon = horizon_ms - limits.dedup_horizon_days * MS_PER_DAY
     state.seen_event_ids = {e: t for e, t in state.seen_event_ids.items() if t > dedup_horizon}
+
+
+def _cap_up_to(items: list[Any], cap: int, horizon_ms: int, time_of: Any) -> None:
+    """Keep the newest ``cap`` of the time-sorted ``items`` at or before ``horizon_ms``
+    (and every later one)."""
+    up_to = 0
+    while up_to < len(items) and time_of(items[up_to]) <= horizon_ms:
+        up_to += 1
+    if up_to > cap:
+        del items[: up_to - cap]
 
 
 def _add_to_bucket(buckets: list[list[Any]], day: int, amounts: tuple[float, ...]) -> None:
@@ -292,6 +312,20 @@ def _max(a: int | None, b: int) -> int:
     return b if a is None else max(a, b)
 
 
+def ticket_log(ticket: list[Any]) -> list[list[Any]]:
+    """A ``tickets`` entry's ``[[ms, status, category], ...]`` history, oldest first."""
+    if len(ticket) > 4:
+        log: list[list[Any]] = ticket[4]
+        return log
+    return [[ticket[2], ticket[0], ticket[1]]]  # written before the log existed
+
+
+def opening_category(ticket: list[Any]) -> str:
+    """The category the ticket was opened with (later re-categorisation is ignored)."""
+    category: str = ticket_log(ticket)[0][2]
+    return category
+
+
 def is_trouble(ticket: list[Any]) -> bool:
-    """Whether a ``tickets`` entry is a trouble or complaint ticket."""
-    return ticket[1] in TROUBLE_TICKET_CATEGORIES
+    """Whether a ``tickets`` entry was opened as a trouble or complaint ticket."""
+    return opening_category(ticket) in TROUBLE_TICKET_CATEGORIES

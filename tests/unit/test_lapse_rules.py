@@ -11,13 +11,15 @@ import pytest
 from agents.domain.backtest import BacktestReport, load_events, run_backtest
 from agents.domain.customer_state import CustomerState, StateLimits
 from agents.domain.engine import EngineConfig, process_event
-from agents.domain.lifecycle import LapseRule, Rulebook, fire_due_timers
+from agents.domain.lifecycle import fire_due_timers
+from agents.domain.rulebook import Rulebook
 from schemas.timestamps import MS_PER_DAY, iso
 from schemas.triggers import Trigger, trigger_id
 from schemas.validation import parse_timestamp_ms
 from tests.factories import POLICY, page_view, purchase, record
 
-CONFIG = EngineConfig(limits=StateLimits(), rates={"JPY": 1.0, "USD": 150.0}, rules=Rulebook())
+LAPSE_ONLY = Rulebook.only("lapse_90d", "lapse_180d")
+CONFIG = EngineConfig(limits=StateLimits(), rates={"JPY": 1.0, "USD": 150.0}, rules=LAPSE_ONLY)
 DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
 
 
@@ -139,12 +141,7 @@ def test_each_rule_fires_at_most_once_per_episode_even_when_replayed() -> None:
 
 
 def test_a_disabled_rule_does_not_fire() -> None:
-    rules = Rulebook(
-        lapse_rules=(
-            LapseRule("lapse_90d", 90, 5000, enabled=False),
-            LapseRule("lapse_180d", 180, 5000),
-        )
-    )
+    rules = Rulebook.only("lapse_180d")
     triggers = backtest(
         [purchase("c1", at(0), 6000)], until_day=200, config=replace(CONFIG, rules=rules)
     )
