@@ -63,6 +63,10 @@ def summarize(state: CustomerState, as_of_ms: int, limits: StateLimits) -> dict[
         "as_of": iso(as_of_ms),
         "stage": state.stage,
         "stage_changed_at": _iso(state.stage_history[-1][0]) if state.stage_history else None,
+        "stage_history": [
+            {"at": iso(at), "stage": stage, "cause": cause}
+            for at, stage, cause in state.stage_history
+        ],
         "reactivations": state.reactivations,
         "last_reactivated_at": _iso(state.last_reactivated_ms),
         "next_timer_at": _iso(state.timers[0][0]) if state.timers else None,

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from agents.domain.rulebook import RULE_TYPES_BY_NAME
 from schemas.timestamps import MS_PER_DAY, iso
 from schemas.triggers import Trigger
 from schemas.validation import parse_timestamp_ms
@@ -64,7 +65,7 @@ async def drain(ns: Namespace, worker: WorkerProcess, ticks: int) -> dict[str, i
     )
 
 
-async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers(
+async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers_of_every_rule(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
     ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="event")
@@ -72,7 +73,8 @@ async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers(
     events = generate_history(7, 150, START, 450, bad_every=400)
     path = write_jsonl(tmp_path / "year.jsonl", events)
     expected = backtest(ns, path, UNTIL)
-    assert len(expected) > 50, "the history should lapse plenty of customers"
+    rules = {Trigger.from_bytes(t).rule for t in expected}
+    assert rules == set(RULE_TYPES_BY_NAME), f"every rule of the catalogue must fire: {rules}"
     assert expected == backtest(ns, path, UNTIL), "backtest must be deterministic"
 
     worker = WorkerProcess(ns).start()

@@ -165,9 +165,7 @@ def test_follow_up_skipped_while_a_complaint_is_open_and_sent_once_it_is_resolve
 
 
 def test_follow_up_cooldown_spaces_out_frequent_buyers() -> None:
-    rules = Rulebook.only(
-        "post_purchase_follow_up", post_purchase_follow_up={"cooldown_days": 10}
-    )
+    rules = Rulebook.only("post_purchase_follow_up", post_purchase_follow_up={"cooldown_days": 10})
     events = [purchase("c1", at(d)) for d in (0, 5, 12)]  # each follow-up is 3 days later
     triggers = backtest(events, 40, rules)
     # day 3 fires; day 8 is not moot (no purchase 5..8) but within 10 days; day 15 fires.

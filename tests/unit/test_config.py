@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.domain.rulebook import RULE_TYPES
 from streams.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings, settings_from_mapping
 
 
@@ -16,6 +17,26 @@ def test_shipped_config_is_valid_and_matches_the_built_in_defaults() -> None:
     assert shipped.state == defaults.state
     assert shipped.worker == defaults.worker
     assert shipped.currency.all_rates() == {"USD": 150.0, "EUR": 160.0, "JPY": 1.0}
+    assert shipped.rules == defaults.rules and shipped.lifecycle == defaults.lifecycle
+    assert set(shipped.rules) == {t.name for t in RULE_TYPES}  # every rule is in the file
+
+
+def test_rules_are_tuned_and_switched_off_in_the_file() -> None:
+    settings = settings_from_mapping(
+        {
+            "rules": {
+                "cross_sell": {"enabled": False},
+                "churn_support_trouble": {"min_tickets": 3, "cooldown_days": 0},
+            },
+            "lifecycle": {"loyal_min_purchases": 5},
+        }
+    )
+    book = settings.rulebook()
+    assert book.active("cross_sell") is None
+    assert book.active("churn_support_trouble").min_tickets == 3
+    assert book.active("churn_support_trouble").cooldown_days == 0
+    assert book.lifecycle.loyal_min_purchases == 5
+    assert book.purchase_memory == settings.state.max_recent_purchases
 
 
 @pytest.mark.parametrize(
@@ -46,6 +67,40 @@ def test_shipped_config_is_valid_and_matches_the_built_in_defaults() -> None:
         ({"state": {"max_tickets": True}}, "[state] max_tickets = True must be an integer"),
         ({"currency": {"rates": {"USD": -1}}}, "[currency.rates] USD = -1 must be a number > 0"),
         ({"kafka": "x"}, "[kafka] must be a table"),
+        ({"rules": {"churn_everything": {}}}, "unknown rule [rules.churn_everything]"),
+        ({"rules": {"cross_sell": {"days": 0}}}, "[rules.cross_sell] days = 0 is out of range"),
+        (
+            {"rules": {"churn_engagement_drop": {"drop_ratio": 1.5}}},
+            "[rules.churn_engagement_drop] drop_ratio = 1.5 is out of range: "
+            "must be a number in 0.01..1",
+        ),
+        (
+            {"rules": {"loyal_at_risk": {"gap_sample": 7.5}}},
+            "[rules.loyal_at_risk] gap_sample = 7.5 must be an integer",
+        ),
+        (
+            {"rules": {"reactivated": {"cooldown_days": -1}}},
+            "[rules.reactivated] cooldown_days = -1 is out of range: must be an integer in 0..3650",
+        ),
+        (
+            {"rules": {"high_intent_no_purchase": {"min_views": 0}}},
+            "[rules.high_intent_no_purchase] min_views = 0 is out of range",
+        ),
+        (
+            {"rules": {"churn_support_trouble": {"window_days": 60}}},
+            "[rules.churn_support_trouble] window_days = 60 must be at most "
+            "[state] trouble_window_days = 30",
+        ),
+        (
+            {"rules": {"churn_engagement_drop": {"baseline_weeks": 12}}},
+            "[rules.churn_engagement_drop] recent_days + 7 x baseline_weeks = 98 must be at most "
+            "[state] page_view_window_days = 84",
+        ),
+        (
+            {"lifecycle": {"loyal_min_purchases": 40}},
+            "[lifecycle] loyal_min_purchases = 40 must be at most [state] max_recent_purchases",
+        ),
+        ({"lifecycle": {"loyal_window_days": 3}}, "[lifecycle] loyal_window_days = 3 is out"),
     ],
 )
 def test_bad_values_name_the_key_and_the_allowed_range(raw: dict, message: str) -> None:
