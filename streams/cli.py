@@ -255,7 +255,7 @@ def cmd_triggers(settings: Settings, args: argparse.Namespace) -> int:
             continue
         if args.brief:
             doc = orjson.loads(message.value)
-            print(f"{doc['due_at']}  {doc['rule']:<12} {doc['customer_id']:<10} {doc['reason']}")
+            print(f"{doc['due_at']}  {doc['rule']:<26} {doc['customer_id']:<10} {doc['reason']}")
         else:
             sys.stdout.write(message.value.decode() + "\n")
     return 0

@@ -160,10 +160,7 @@ class EngagementWindow:
     baseline_weekly: float
 
     def dropped(self, rule: EngagementDropRule) -> bool:
-        return (
-            self.baseline_weekly >= rule.min_baseline_weekly_views
-            and self.recent_weekly < rule.drop_ratio * self.baseline_weekly
-        )
+        return engagement_dropped(self.recent_weekly, self.baseline_weekly, rule)
 
 
 def engagement_window(
@@ -195,14 +192,44 @@ def first_engagement_drop(
     views: dict[int, int], from_day: int, rule: EngagementDropRule
 ) -> int | None:
     """The first UTC day >= ``from_day`` at whose midnight a drop starts, assuming no
-    views beyond those in ``views``; ``None`` if none can."""
+    views beyond those in ``views``; ``None`` if none can. O(days) with running sums."""
     if not views:
         return None
-    last = max(views) + rule.recent_days + 7 * rule.baseline_weeks + 1
+    recent_len, base_len = rule.recent_days, 7 * rule.baseline_weeks
+    last = max(views) + recent_len + base_len + 1
+    first = min(views)
+    # prefix[i] = views on days first..first+i-1; window sums are differences.
+    span = last - first + 1
+    prefix = [0] * (span + 1)
+    for i in range(span):
+        prefix[i + 1] = prefix[i] + views.get(first + i, 0)
+
+    def total(lo: int, hi: int) -> int:  # views on days lo..hi-1
+        lo, hi = max(lo, first), min(hi, last + 1)
+        return prefix[hi - first] - prefix[lo - first] if hi > lo else 0
+
+    def dropped(day: int) -> bool:
+        recent = total(day - recent_len, day) * 7 / recent_len
+        baseline = total(day - recent_len - base_len, day - recent_len) / rule.baseline_weeks
+        return engagement_dropped(round(recent, 6), round(baseline, 6), rule)
+
+    previous = dropped(from_day - 1)
     for day in range(from_day, last + 1):
-        if drop_starts(views, day, rule):
+        now = dropped(day)
+        if now and not previous:
             return day
+        previous = now
     return None
+
+
+def engagement_dropped(
+    recent_weekly: float, baseline_weekly: float, rule: EngagementDropRule
+) -> bool:
+    """The drop condition on weekly view rates."""
+    return (
+        baseline_weekly >= rule.min_baseline_weekly_views
+        and recent_weekly < rule.drop_ratio * baseline_weekly
+    )
 
 
 def engagement_drop(

@@ -37,6 +37,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def rules_only_config(tmp: Path, *names: str) -> str:
+    """A config file (shipped defaults) with only the rules ``names`` switched on;
+    pass it as ``KIZUNA_CONFIG``."""
+    from agents.domain.rulebook import RULE_TYPES
+
+    shipped = (REPO_ROOT / "config" / "kizuna.toml").read_text(encoding="utf-8")
+    rates = shipped[shipped.index("[currency.rates]") :].split("\n\n")[0]
+    off = "".join(f"[rules.{t.name}]\nenabled = false\n" for t in RULE_TYPES if t.name not in names)
+    path = tmp / "rules-only.toml"
+    path.write_text(f"{rates}\n\n{off}", encoding="utf-8")
+    return str(path)
+
+
 @dataclass
 class Namespace:
     """One test's private slice of the shared broker and Redis."""

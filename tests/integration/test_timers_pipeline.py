@@ -21,11 +21,19 @@ from tests.integration.harness import (
     encode,
     produce,
     read_topic,
+    rules_only_config,
     wait_for,
     worker_counters,
 )
 
 START = parse_timestamp_ms("2025-01-01T00:00:00Z")
+
+
+def lapse_only(tmp: Path) -> str:
+    """Timer tests about lapses run the lapse rules alone (the year test runs them all)."""
+    return rules_only_config(tmp, "lapse_90d", "lapse_180d")
+
+
 UNTIL = iso(START + 480 * MS_PER_DAY)
 
 
@@ -102,7 +110,9 @@ async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers_
 async def test_sigkill_with_pending_timers_then_restart_fires_each_due_trigger_once(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="event")
+    ns = Namespace.create(
+        stack_env, tmp_path, KIZUNA_CLOCK_MODE="event", KIZUNA_CONFIG=lapse_only(tmp_path)
+    )
     await ns.ensure_topics()
     spenders = [purchase(f"k-{i}", iso(START + i * 3_600_000), 6000 + i) for i in range(40)]
     small = [purchase(f"s-{i}", iso(START + i * 3_600_000), 100) for i in range(10)]
@@ -153,7 +163,9 @@ async def test_sigkill_with_pending_timers_then_restart_fires_each_due_trigger_o
 async def test_wall_clock_worker_catches_up_overdue_timers_on_start(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall")
+    ns = Namespace.create(
+        stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall", KIZUNA_CONFIG=lapse_only(tmp_path)
+    )
     await ns.ensure_topics()
     now = int(time.time() * 1000)
     overdue = purchase("w-1", iso(now - 100 * MS_PER_DAY), 8000)

@@ -7,8 +7,11 @@ once per episode and respects its cooldown.
 
 from __future__ import annotations
 
+import random
+
 from agents.domain.customer_state import CustomerState
 from agents.domain.rulebook import Rulebook
+from agents.domain.rules import drop_starts, first_engagement_drop
 from tests.factories import page_view, purchase, ticket
 from tests.rule_harness import at, backtest, fired
 
@@ -346,3 +349,14 @@ def test_reactivated_when_a_lapsed_customer_buys_again() -> None:
 def test_reactivated_quiet_one_day_short_of_lapsing() -> None:
     events = [purchase("c1", at(0)), purchase("c1", at(179, 23))]
     assert backtest(events, 400, REACTIVATED) == []
+
+
+def test_the_fast_drop_search_agrees_with_the_rule_evaluated_day_by_day() -> None:
+    rule = DROP.rules["churn_engagement_drop"]
+    rng = random.Random(5)
+    for _ in range(200):
+        views = {d: rng.choice((0, 1, 1, 2, 5)) for d in range(rng.randrange(0, 30), 90)}
+        views = {d: v for d, v in views.items() if v and rng.random() < 0.9}
+        start = rng.randrange(0, 120)
+        brute = next((d for d in range(start, 250) if drop_starts(views, d, rule)), None)
+        assert first_engagement_drop(views, start, rule) == brute
