@@ -193,7 +193,9 @@ async def test_wall_clock_backfill_of_history_fires_what_the_backtest_fires(
 ) -> None:
     """Publishing months of history (not in time order) to a wall-clock worker must not
     fire timers before the customer's later events in the backlog are processed."""
-    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall")
+    ns = Namespace.create(
+        stack_env, tmp_path, KIZUNA_CLOCK_MODE="wall", KIZUNA_CONFIG=lapse_only(tmp_path)
+    )
     await ns.ensure_topics()
     events = generate_history(11, 60, START, 400)  # grouped by customer, not by time
     path = write_jsonl(tmp_path / "backfill.jsonl", events)
