@@ -93,6 +93,16 @@ def _after_purchase(state: CustomerState, at: int, book: Rulebook) -> None:
         rule = book.active(rule_type.name)
         if rule and (rule_type is not SecondPurchaseNudgeRule or first_purchase):
             _schedule(state, at + rule.days * MS_PER_DAY, rule.name, at)
+    # Moments that depend on the purchases before them: a purchase applied late (out of
+    # order) can make a later, already applied purchase a reactivation or loyal.
+    for later in sorted({p[0] for p in state.recent_purchases if p[0] >= at}):
+        if later != at:
+            record_purchase_stage(state, later, policy)
+        _schedule_purchase_moments(state, later, book)
+
+
+def _schedule_purchase_moments(state: CustomerState, at: int, book: Rulebook) -> None:
+    policy = book.lifecycle
     if book.active(ReactivatedRule.name) and is_reactivation(state, at, policy):
         _schedule(state, at, ReactivatedRule.name, at)
     if is_loyal(state, at, policy):
@@ -140,9 +150,13 @@ def _after_ticket(state: CustomerState, ticket_id: str, at: int, book: Rulebook)
 
 def _after_page_view(state: CustomerState, at: int, book: Rulebook) -> None:
     intent = book.active(HighIntentNoPurchaseRule.name)
-    burst = high_intent_burst(state, at, intent) if intent else []
-    if intent and at in burst and len(burst) >= intent.min_views:
-        _schedule(state, at + intent.wait_hours * MS_PER_HOUR, intent.name, at)
+    if intent and at in state.high_intent_views_ms:
+        # This view counts in the bursts ending at it and at the views after it within the
+        # window (which, applied earlier, may not have reached the count on their own).
+        window = intent.window_hours * MS_PER_HOUR
+        for view in [v for v in state.high_intent_views_ms if at <= v < at + window]:
+            if len(high_intent_burst(state, view, intent)) >= intent.min_views:
+                _schedule(state, view + intent.wait_hours * MS_PER_HOUR, intent.name, view)
     engagement = book.active(EngagementDropRule.name)
     if engagement:
         day = at // MS_PER_DAY

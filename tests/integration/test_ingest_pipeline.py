@@ -202,6 +202,7 @@ async def test_state_survives_a_crash_without_double_counting(
             lambda: customer_row(ns, "c-5"),
             lambda r: purchases(r) >= 10,
             worker=restarted,
+            timeout=120,  # a session timeout, a rebalance and recovery come first
             what="c-5 after restart",
         )
         # The new events sit after the replays in c-5's partition, so once they are
