@@ -29,7 +29,13 @@ from aiokafka import AIOKafkaProducer
 from schemas.ticks import TICK_HEADERS, encode_tick
 from schemas.timestamps import MS_PER_DAY, iso
 from schemas.validation import parse_timestamp_ms
-from tests.integration.harness import Namespace, WorkerProcess, wait_for, worker_counters
+from tests.integration.harness import (
+    Namespace,
+    WorkerProcess,
+    rules_only_config,
+    wait_for,
+    worker_counters,
+)
 
 DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
 
@@ -103,6 +109,9 @@ async def main(args: argparse.Namespace) -> None:
         KIZUNA_CLOCK_MODE="event",
         KIZUNA_STORE=args.store,
         KIZUNA_LOG_LEVEL="warning",
+        # The burst under test is lapse timers; the rest of the catalogue would add
+        # follow-ups, nudges and cross-sells due before day 90.
+        KIZUNA_CONFIG=rules_only_config(tmp, "lapse_90d", "lapse_180d"),
     )
     await ns.ensure_topics()
     print(f"store={args.store} partitions={ns.settings.kafka.partitions} data={tmp}")
