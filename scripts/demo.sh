@@ -20,6 +20,10 @@ scripts/bootstrap.sh
 while IFS='=' read -r key value; do export "$key=$value"; done < <(scripts/stack.sh up)
 export KIZUNA_TOPIC_PREFIX="${KIZUNA_TOPIC_PREFIX:-demo.}"
 export KIZUNA_REDIS_PREFIX="${KIZUNA_REDIS_PREFIX:-demo:}"
+# The worker's RocksDB files are only a local cache of its changelog topics; start
+# without them so a broker that was reset (stack.sh down --purge) cannot disagree.
+export KIZUNA_DATA_DIR="${KIZUNA_DATA_DIR:-.cache/run/demo-worker-data}"
+rm -rf "$KIZUNA_DATA_DIR"
 KIZUNA=.venv/bin/kizuna
 LOG=.cache/run/demo-worker.log
 mkdir -p .cache/run

@@ -14,7 +14,6 @@ from typing import Any
 
 from agents.domain.customer_state import CustomerState, is_trouble, opening_category, ticket_log
 from schemas.contract import OPEN_TICKET_STATUSES
-from schemas.timestamps import day_index
 
 
 def last_purchase_as_of(state: CustomerState, as_of_ms: int) -> int | None:
@@ -126,8 +125,3 @@ def high_intent_views_between(state: CustomerState, after_ms: int, until_ms: int
 def views_by_day(state: CustomerState) -> dict[int, int]:
     """UTC day index -> page views that day (the retained window)."""
     return {day: views for day, views, _ in state.view_days}
-
-
-def day_of(ms: int) -> int:
-    """The UTC day index of ``ms``."""
-    return day_index(ms)

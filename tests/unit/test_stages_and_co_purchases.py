@@ -6,7 +6,7 @@ from agents.domain.co_purchase import CoPurchaseModel, new_pairs
 from agents.domain.customer_state import CustomerState, StateLimits
 from agents.domain.customer_view import summarize
 from agents.domain.rulebook import Rulebook
-from agents.domain.stages import record_purchase_stage, record_timed_stage
+from agents.domain.stages import STAGES, record_purchase_stage, record_timed_stage
 from tests.factories import page_view, purchase, ticket
 from tests.rule_harness import DAY0, at, backtest
 
@@ -39,6 +39,7 @@ def test_a_customer_walks_the_whole_state_machine() -> None:
         ("reactivated", 500),
         ("repeat", 510),
     ]
+    assert {h[1] for h in history} == set(STAGES)  # every stage visited
     causes = {h[1]: h[2] for h in history}
     assert causes["at_risk"] == "churn signal: loyal_at_risk"
     assert causes["reactivated"] == "purchase after 450 days without one"
