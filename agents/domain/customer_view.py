@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.domain.customer_state import CustomerState, StateLimits, is_trouble
+from agents.domain.customer_state import CustomerState, StateLimits
+from agents.domain.history import trouble_tickets_opened
 from schemas.contract import OPEN_TICKET_STATUSES
 from schemas.timestamps import MS_PER_DAY, day_index, iso
 
@@ -40,8 +41,7 @@ def page_views_in_window(state: CustomerState, as_of_ms: int, days: int) -> tupl
 
 def trouble_tickets_in_window(state: CustomerState, as_of_ms: int, days: int) -> int:
     """Trouble or complaint tickets opened in the ``days`` days up to ``as_of_ms``."""
-    since = as_of_ms - days * MS_PER_DAY
-    return sum(1 for t in state.tickets.values() if is_trouble(t) and since < t[2] <= as_of_ms)
+    return len(trouble_tickets_opened(state, as_of_ms - days * MS_PER_DAY, as_of_ms))
 
 
 def open_tickets(state: CustomerState) -> int:
