@@ -149,10 +149,19 @@ format_storage() {
     tail -30 "$LOG_FILE" >&2; die "storage format failed (log: $LOG_FILE)"; }
 }
 
+# The pid in the pid file is alive. Only for the process this script just
+# started: right after the fork its cmdline is still this shell's, so
+# `running` would call a starting broker dead.
+alive() {
+  local pid
+  pid="$(cat "$PID_FILE" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
 wait_ready() {
   local deadline=$((SECONDS + START_TIMEOUT))
   while ((SECONDS < deadline)); do
-    if ! running; then
+    if ! alive; then
       tail -40 "$LOG_FILE" >&2
       rm -f "$PID_FILE"
       die "broker process exited during start-up (log: $LOG_FILE)"
