@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 MS_PER_SECOND = 1_000
 MS_PER_HOUR = 3_600_000
@@ -33,12 +34,19 @@ def from_ms(ms: int) -> datetime:
 def iso(ms: int) -> str:
     """RFC 3339 text in UTC with millisecond precision, e.g. 2026-03-01T01:15:00.000Z."""
     if 0 <= ms < _YEAR_10000_MS:
-        t = time.gmtime(ms // 1000)
-        return (
-            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms % 1000:03d}Z"
-        )
+        day, in_day = divmod(ms, MS_PER_DAY)
+        seconds, millis = divmod(in_day, 1000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return f"{_date_of_day(day)}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
     return from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=4096)
+def _date_of_day(day: int) -> str:
+    """``YYYY-MM-DD`` of a UTC day number (days since 1970-01-01), 0 <= day < year 10000."""
+    t = time.gmtime(day * 86_400)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
 
 
 def day_index(ms: int) -> int:

@@ -8,6 +8,7 @@ must ignore fields they do not know: later versions add delivery fields.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,11 +17,19 @@ import orjson
 
 TRIGGER_SCHEMA_VERSION = 1
 _NAMESPACE = uuid.UUID("6f1b7c52-3f7e-4c55-9a43-2b1d1d3c9e11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def trigger_id(customer_id: str, rule: str, episode: str) -> str:
-    """Deterministic id of the trigger ``rule`` fires for ``customer_id`` in ``episode``."""
-    return str(uuid.uuid5(_NAMESPACE, f"{customer_id}\x1f{rule}\x1f{episode}"))
+    """Deterministic id of the trigger ``rule`` fires for ``customer_id`` in ``episode``:
+    ``uuid5(_NAMESPACE, customer_id + US + rule + US + episode)`` (US = U+001F), computed
+    without the ``uuid`` module's object overhead (a burst of timers makes one each)."""
+    name = f"{customer_id}\x1f{rule}\x1f{episode}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)

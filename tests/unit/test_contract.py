@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import uuid
 from pathlib import Path
 
 import orjson
@@ -10,7 +12,7 @@ import pytest
 from schemas.contract import EVENT_TYPES, LINE_ITEM_FIELDS, EventType
 from schemas.events import RECORD_BY_TYPE, LineItem
 from schemas.jsonschema import DEFAULT_DIRECTORY, event_schema, render, write_schemas
-from schemas.triggers import Trigger
+from schemas.triggers import _NAMESPACE, Trigger, trigger_id
 
 
 @pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
@@ -53,3 +55,12 @@ def test_committed_trigger_schema_is_up_to_date_and_lists_every_field() -> None:
     assert committed.read_bytes() == render(None), "run: kizuna export-schemas"
     schema = orjson.loads(committed.read_bytes())
     assert set(schema["properties"]) == set(Trigger.__dataclass_fields__)
+
+
+def test_trigger_id_is_uuid5_of_customer_rule_and_episode() -> None:
+    rng = random.Random(5)
+    customers = ["c1", "顧客-42", "", *[f"c{rng.random()}" for _ in range(500)]]
+    for customer in customers:
+        for rule, episode in [("lapse_90d", "2025-01-01T00:00:00.000Z"), ("cross_sell", "x")]:
+            expected = str(uuid.uuid5(_NAMESPACE, f"{customer}\x1f{rule}\x1f{episode}"))
+            assert trigger_id(customer, rule, episode) == expected

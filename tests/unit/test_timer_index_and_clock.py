@@ -83,5 +83,8 @@ def test_tick_round_trip_and_recognition() -> None:
 
 def test_fast_iso_formatting_agrees_with_datetime() -> None:
     rng = random.Random(11)
-    for ms in [0, 999, 1_735_689_600_123, *[rng.randrange(0, 2**44) for _ in range(2000)]]:
+    edges = [0, 999, 86_399_999, 86_400_000, 951_782_400_000, 253_402_300_799_999]
+    # Day boundaries, a leap day (2000-02-29), the last millisecond of year 9999,
+    # and before the fast path's range (1969).
+    for ms in [*edges, -1, -86_400_001, *[rng.randrange(0, 2**44) for _ in range(2000)]]:
         assert iso(ms) == from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
