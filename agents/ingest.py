@@ -2,8 +2,10 @@
 
 Thin by design: decoding is :func:`schemas.validation.decode_event`, the state
 change is :func:`agents.domain.engine.process_event`, firing is
-:func:`agents.domain.lifecycle.fire_due_timers`. Every table read, change and
-write happens without an ``await`` in between, so nothing interleaves with it.
+:func:`agents.domain.lifecycle.fire_due_timers`. A customer's read, change and
+store write happen without an ``await`` in between; the one agent of the
+worker then queues its changelog record (and triggers) in the producer in
+that order, through :class:`streams.record_sink.RecordSink`.
 
 Per message on partition ``p``:
 
@@ -86,16 +88,15 @@ def register(p: Pipeline) -> None:
     progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
     firing_bounds: dict[int, int] = {}  # partition -> bound of its last timer firing (ms)
 
-    def save(partition: int, state: CustomerState, *, mirror: bool = True) -> None:
-        """Write the state to the table, index its next timer, stage it for Redis."""
+    def index_and_mirror(partition: int, state: CustomerState, mirror: bool) -> dict[str, Any]:
+        """Index the state's next timer, stage it for Redis; returns its table value."""
         data = state.to_dict()
-        p.customers[state.customer_id] = data
         p.timer_index.schedule(partition, state.customer_id, next_due(state))
-        if not mirror:
-            return
-        summary = summarize(state, p.now_ms(), engine.limits)
-        summary["state"] = data
-        p.read_model.stage(state.customer_id, state.version, summary)
+        if mirror:
+            summary = summarize(state, p.now_ms(), engine.limits)
+            summary["state"] = data
+            p.read_model.stage(state.customer_id, state.version, summary)
+        return data
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
         p.counters["dead_letter.total"] += 1
@@ -124,7 +125,7 @@ def register(p: Pipeline) -> None:
                 p.clocks[str(message.partition)] = dict(clock.progress)
         return None
 
-    def apply(message: Message, event: Any) -> None:
+    async def apply(message: Message, event: Any) -> None:
         stored = p.customers.get(event.customer_id)
         state = (
             CustomerState(event.customer_id) if stored is None else CustomerState.from_dict(stored)
@@ -139,7 +140,8 @@ def register(p: Pipeline) -> None:
         if step.outcome is not Outcome.APPLIED:
             return
         state.partition = message.partition
-        save(message.partition, state)
+        data = index_and_mirror(message.partition, state, mirror=True)
+        await p.customers.put(message.partition, state.customer_id, data)
         if step.co_purchased:
             broadcast(
                 message.partition, {"at": to_ms(event.occurred_at), "pairs": step.co_purchased}
@@ -240,23 +242,22 @@ def register(p: Pipeline) -> None:
             triggers = fire_due_timers(
                 state, before_ms=before, book=engine.rules, co_purchases=model, now_ms=now
             )
-            # Buffered sends; Faust flushes the producer before it commits the offset of
-            # the message being processed, so a crash before that re-fires (same ids).
+            # Batched: the sink hands them to the producer before this message is
+            # acknowledged, so a crash before the commit re-fires them (same ids).
+            key = customer_id.encode()
             for trigger in triggers:
                 p.counters[f"triggers.{trigger.rule}"] += 1
                 p.read_model.count(f"triggers.{trigger.rule}")
-                p.triggers.send_soon(key=customer_id.encode(), value=trigger.to_bytes())
+                await p.sink.append(p.topics.triggers, partition, key, trigger.to_bytes())
             state.version += 1
             # Readers see stages, not timer bookkeeping: mirror only a stage change.
             stage_after = state.stage_history[-1] if state.stage_history else None
-            save(partition, state, mirror=stage_after != stage_before)
+            data = index_and_mirror(partition, state, mirror=stage_after != stage_before)
+            await p.customers.put_batched(partition, customer_id, data)
             fired += 1
             if fired % YIELD_EVERY == 0:
-                # Hand the buffered changelog writes and triggers to the Kafka client
-                # now: each holds a whole state until sent, so a burst of firings
-                # would otherwise pile them up in memory.
-                await p.app.producer.buffer.flush()
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
+        await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
         if before > model.folded_before and model.pending:
             # Persist only when increments moved: the bound alone need not be durable
@@ -299,6 +300,6 @@ def register(p: Pipeline) -> None:
                 p.partition_clock(message.partition).observe_event(
                     message.topic, to_ms(decoded.occurred_at)
                 )
-            apply(message, decoded)
+            await apply(message, decoded)
             broadcast_progress(message.partition, forced=False)
             await fire_due(message.partition)

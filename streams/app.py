@@ -24,7 +24,9 @@ from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
+from streams.customer_table import CustomerTable
 from streams.read_model import RedisReadModel
+from streams.record_sink import RecordSink
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_TABLE = "customers"
 CLOCK_TABLE = "partition-clocks"
 CO_PURCHASE_TABLE = "co-purchase-model"
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def store_url(settings: Settings) -> str:
@@ -57,11 +60,12 @@ class Pipeline:
     triggers: faust.TopicT
     clock_ticks: faust.TopicT
     co_purchase_topic: faust.TopicT
-    customers: TableT[str, Any]
+    customers: CustomerTable
     clocks: TableT[str, Any]  # str(partition) -> PartitionClock.progress (event mode)
     # "<partition>/row/<category>" -> {category: customers}; "<partition>/meta" -> log
     co_purchase_table: TableT[str, Any]
     read_model: RedisReadModel
+    sink: RecordSink  # the customer table's changelog and the triggers
     timer_index: TimerIndex = field(default_factory=TimerIndex)
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
@@ -128,6 +132,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
         value_serializer="raw",
         autodiscover=False,
         producer_linger_ms=5,
+        # Room for a burst of firings per request (Faust's default is 16 KiB).
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         table_standby_replicas=0,
     )
     names = TopicNames.from_settings(settings)
@@ -155,14 +161,26 @@ def build_pipeline(settings: Settings) -> Pipeline:
         else None
     )
 
-    def table(name: str) -> TableT[str, Any]:
+    def table(name: str, value_type: type | None = None) -> TableT[str, Any]:
+        # Faust picks the store's and changelog's serializers from the types: keys
+        # are JSON strings; values JSON, or raw for ``bytes``. The schema says the
+        # same for recovery into the memory store (RocksDB takes the raw bytes).
         return app.Table(
             name,
             default=None,
             partitions=partitions,
-            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="orjson"),
+            key_type=str,
+            value_type=value_type,
+            schema=faust.Schema(
+                key_type=str,
+                key_serializer="json",
+                value_type=value_type,
+                value_serializer="raw" if value_type is bytes else "json",
+            ),
             options=store_options,
         )
+
+    sink = RecordSink(app)
 
     pipeline = Pipeline(
         settings=settings,
@@ -173,12 +191,13 @@ def build_pipeline(settings: Settings) -> Pipeline:
         triggers=raw_topic(names.triggers),
         clock_ticks=raw_topic(names.clock_ticks),
         co_purchase_topic=raw_topic(names.co_purchases),
-        customers=table(CUSTOMER_TABLE),
+        customers=CustomerTable(table(CUSTOMER_TABLE, bytes), sink),  # owns its codec
         clocks=table(CLOCK_TABLE),
         co_purchase_table=table(CO_PURCHASE_TABLE),
         read_model=RedisReadModel(
             settings.redis.url, settings.redis.key_prefix, settings.redis.max_batch
         ),
+        sink=sink,
     )
     _register_timer_index_rebuild(pipeline)
     _register_read_model_flush(pipeline)
@@ -213,7 +232,7 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
             time.monotonic() - started,
         )
 
-    p.customers.on_recover(rebuild)
+    p.customers.table.on_recover(rebuild)
 
 
 def _register_wall_clock_ticks(p: Pipeline) -> None:

@@ -160,6 +160,42 @@ async def test_sigkill_with_pending_timers_then_restart_fires_each_due_trigger_o
     assert set(ids) == {Trigger.from_bytes(t).trigger_id for t in backtest(ns, combined, day_200)}
 
 
+async def test_a_worker_without_local_state_rebuilds_fired_timers_from_the_changelog(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Firing writes the customer table's changelog in batches, around Faust's own
+    per-key path: a worker that lost its RocksDB files must rebuild every customer
+    from that changelog alone, fired episodes included, and fire nothing twice."""
+    ns = Namespace.create(
+        stack_env, tmp_path, KIZUNA_CLOCK_MODE="event", KIZUNA_CONFIG=lapse_only(tmp_path)
+    )
+    await ns.ensure_topics()
+    spenders = [purchase(f"r-{i}", iso(START + i * 3_600_000), 5000 + i) for i in range(30)]
+    first = write_jsonl(tmp_path / "first.jsonl", spenders)
+    worker = WorkerProcess(ns, "worker-1").start()
+    try:
+        ticks = publish_event_clock(ns, first, iso(START + 100 * MS_PER_DAY))
+        await drain(ns, worker, ticks)
+        assert len(await emitted_triggers(ns, 31)) == 30  # lapse_90d, once each
+    finally:
+        worker.stop()
+
+    fresh = Namespace(env={**ns.env, "KIZUNA_DATA_DIR": str(tmp_path / "fresh")}, data_dir=tmp_path)
+    later = write_jsonl(tmp_path / "later.jsonl", [purchase("other", iso(START), 10)])
+    restarted = WorkerProcess(fresh, "worker-2").start()
+    try:
+        more_ticks = publish_event_clock(fresh, later, iso(START + 200 * MS_PER_DAY))
+        await drain(fresh, restarted, more_ticks)
+        got = await emitted_triggers(ns, 61)
+    finally:
+        restarted.stop()
+    ids = [Trigger.from_bytes(t).trigger_id for t in got]
+    assert len(ids) == len(set(ids)) == 60  # lapse_180d added; no lapse_90d again
+    combined = write_jsonl(tmp_path / "all.jsonl", [*spenders, orjson.loads(later.read_bytes())])
+    until = iso(START + 200 * MS_PER_DAY)
+    assert sorted(got) == sorted(backtest(ns, combined, until))
+
+
 async def test_wall_clock_worker_catches_up_overdue_timers_on_start(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
