@@ -126,7 +126,7 @@ def register(p: Pipeline) -> None:
         return None
 
     async def apply(message: Message, event: Any) -> None:
-        stored = p.customers.get(event.customer_id)
+        stored = p.customers.get(message.partition, event.customer_id)
         state = (
             CustomerState(event.customer_id) if stored is None else CustomerState.from_dict(stored)
         )
@@ -233,7 +233,7 @@ def register(p: Pipeline) -> None:
         model = p.co_purchases(partition)
         fired = 0
         for customer_id in p.timer_index.pop_due(partition, before):
-            stored = p.customers.get(customer_id)
+            stored = p.customers.get(partition, customer_id)
             if stored is None:
                 continue
             state = CustomerState.from_dict(stored)
@@ -257,6 +257,7 @@ def register(p: Pipeline) -> None:
             fired += 1
             if fired % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
+        p.customers.commit()
         await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
         if before > model.folded_before and model.pending:

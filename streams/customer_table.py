@@ -3,10 +3,13 @@ per-key changelog buffer.
 
 The Faust table is declared with raw bytes values, so Kizuna owns the value
 codec (orjson: the same JSON Faust's ``json`` serializer wrote before); keys
-stay as Faust encodes them (JSON strings). Reads go
-to the table's store; writes go to the store and, through a
-:class:`~streams.record_sink.RecordSink`, to the table's changelog topic,
-keyed and partitioned exactly as Faust's own ``table[key] = value`` would.
+stay as Faust encodes them (JSON strings). Reads and writes go to the
+partition's RocksDB database of Faust's store directly (one write batch per
+burst of firings instead of a put per customer), and the changelog records,
+through a :class:`~streams.record_sink.RecordSink`, to the table's changelog
+topic, keyed and partitioned exactly as Faust's own ``table[key] = value``
+would. With the ``memory://`` store the same calls go through the store's
+mapping interface.
 Faust recovers the table from that changelog as usual, and the offset of the
 newest delivered changelog record is kept in the store as Faust does, so a
 restart replays only the tail.
@@ -22,10 +25,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, cast
 
+import orjson
 from faust.types import TP, StoreT, TableT
 
 from schemas.codec import dumps, loads
 from streams.record_sink import RecordSink
+
+STORE_BATCH = 1000  # batched states held before they are written to the store
+
+
+def customer_key(customer_id: str) -> bytes:
+    """The key bytes of ``customer_id`` in the store and the changelog: the JSON
+    string Faust's ``json`` key serializer writes for a ``str`` key."""
+    return orjson.dumps(customer_id)
 
 
 class CustomerTable:
@@ -34,14 +46,21 @@ class CustomerTable:
     def __init__(self, table: TableT[str, bytes], sink: RecordSink) -> None:
         self.table = table
         self._sink = sink
+        self._unwritten: dict[int, dict[bytes, bytes]] = {}  # partition -> key -> value
+        self._delivered: dict[TP, int] = {}  # changelog offsets delivered, not yet persisted
 
     @property
     def changelog_topic(self) -> str:
         return self.table.changelog_topic.get_topic_name()
 
-    def get(self, customer_id: str) -> dict[str, Any] | None:
-        """The stored state of ``customer_id`` on the partition being processed."""
-        raw = self.table.data.get(customer_id)
+    def get(self, partition: int, customer_id: str) -> dict[str, Any] | None:
+        """The state of ``customer_id`` on ``partition`` (batched writes included)."""
+        key = customer_key(customer_id)
+        unwritten = self._unwritten.get(partition)
+        raw = unwritten.get(key) if unwritten else None
+        if raw is None:
+            db = self._database(partition)
+            raw = db.get(key) if db is not None else self.table.data.get(customer_id)
         return None if raw is None else loads(raw)
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -52,38 +71,74 @@ class CustomerTable:
 
     async def put(self, partition: int, customer_id: str, data: dict[str, Any]) -> None:
         """Write one state now: store, and the changelog record queued in the producer."""
-        value = self._store(customer_id, data)
-        await self._sink.send(
-            self.changelog_topic, partition, self._key(customer_id), value, self._persist_offset
-        )
+        key, value = customer_key(customer_id), dumps(data)
+        db = self._database(partition)
+        if db is not None:
+            db.put(key, value)
+        else:
+            self.table.data[customer_id] = value
+        await self._sink.send(self.changelog_topic, partition, key, value, self._on_delivered)
+        if not self._unwritten:
+            self._persist_offsets()
 
     async def put_batched(self, partition: int, customer_id: str, data: dict[str, Any]) -> None:
-        """Write one state in a burst: store now, the changelog record in the open batch
-        (the sink's ``flush`` hands it over)."""
-        value = self._store(customer_id, data)
-        await self._sink.append(
-            self.changelog_topic, partition, self._key(customer_id), value, self._persist_offset
-        )
+        """Write one state in a burst: to the store at :meth:`commit`, the changelog
+        record in the sink's open batch (its ``flush`` hands it over). Call
+        :meth:`commit` and the sink's ``flush`` before the message is acknowledged."""
+        key, value = customer_key(customer_id), dumps(data)
+        unwritten = self._unwritten.setdefault(partition, {})
+        unwritten[key] = value
+        if len(unwritten) >= STORE_BATCH:
+            self.commit()  # bounds the memory a burst holds
+        await self._sink.append(self.changelog_topic, partition, key, value, self._on_delivered)
 
-    def _key(self, customer_id: str) -> bytes:
-        """The key bytes Faust writes for ``customer_id`` (store and changelog)."""
-        table: Any = self.table
-        key = table.app.serializers.dumps_key(
-            table.key_type, customer_id, serializer=table.key_serializer
-        )
-        assert isinstance(key, bytes)
-        return key
+    def commit(self) -> None:
+        """Write the batched states to the store, one write batch per partition."""
+        for partition, states in self._unwritten.items():
+            db = self._database(partition)
+            if db is None:
+                for key, value in states.items():
+                    self.table.data[loads(key)] = value
+                continue
+            store: Any = self.table.data
+            batch = _write_batch(store)
+            for key, value in states.items():
+                batch.put(key, value)
+            db.write(batch)
+        self._unwritten.clear()
+        self._persist_offsets()
 
-    def _store(self, customer_id: str, data: dict[str, Any]) -> bytes:
-        value = dumps(data)
-        self.table.data[customer_id] = value
-        return value
+    def _database(self, partition: int) -> Any | None:
+        """The RocksDB database of ``partition`` in Faust's store (``None``: not RocksDB)."""
+        open_database = getattr(self.table.data, "_db_for_partition", None)
+        return None if open_database is None else open_database(partition)
 
-    def _persist_offset(self, tp: TP, offset: int) -> None:
-        """What Faust does when one of its changelog records is delivered."""
+    def _on_delivered(self, tp: TP, offset: int) -> None:
+        self._delivered[tp] = max(offset, self._delivered.get(tp, offset))
+
+    def _persist_offsets(self) -> None:
+        """Record in the store how far the changelog is in it, as Faust does for its own
+        changelog records. Only once every delivered record's state is in the store (a
+        batched state reaches the store at :meth:`commit`, maybe after its delivery):
+        recovery replays the changelog after this offset, so it must never run ahead."""
+        if not self._delivered:
+            return
         app = self.table.app
         store = cast(StoreT[str, bytes], self.table.data)
-        if app.in_transaction:  # written to the store when the transaction commits
-            app.tables.persist_offset_on_commit(store, tp, offset)
-        else:
-            store.set_persisted_offset(tp, offset)
+        for tp, offset in self._delivered.items():
+            if app.in_transaction:  # written to the store when the transaction commits
+                app.tables.persist_offset_on_commit(store, tp, offset)
+            else:
+                store.set_persisted_offset(tp, offset)
+        self._delivered.clear()
+
+
+def _write_batch(store: Any) -> Any:
+    """An empty write batch for the driver of Faust's RocksDB store."""
+    if getattr(store, "use_rocksdict", True):
+        import rocksdict
+
+        return rocksdict.WriteBatch(raw_mode=True)
+    import rocksdb  # python-rocksdb, Faust's other driver
+
+    return rocksdb.WriteBatch()

@@ -208,6 +208,17 @@ def test_round_trip_through_dict_is_lossless() -> None:
     assert CustomerState.from_dict(orjson.loads(canonical(state))) == state
 
 
+def test_a_stored_state_with_missing_or_unknown_keys_still_loads() -> None:
+    state = fold([purchase(), ticket()])
+    stored = orjson.loads(canonical(state))
+    del stored["last_fired"]  # written before the field existed
+    stored["retired_field"] = 1  # written by a newer version
+    loaded = CustomerState.from_dict(stored)
+    assert loaded.last_fired == {} and not hasattr(loaded, "retired_field")
+    assert loaded.purchase_count == state.purchase_count and loaded.tickets == state.tickets
+    assert orjson.loads(canonical(loaded)) == orjson.loads(canonical(state))
+
+
 def _iso(at_ms: int) -> str:
     from schemas.timestamps import iso
 
