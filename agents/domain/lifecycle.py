@@ -288,13 +288,14 @@ def make_trigger(
     ``fired_at`` is ``now_ms``, or the due time when ``now_ms`` is ``None`` (event time).
     """
     episode = iso(episode_ms)
+    due_at = iso(due_ms)
     return Trigger(
         trigger_id=trigger_id(customer_id, rule, episode),
         rule=rule,
         customer_id=customer_id,
         episode=episode,
-        fired_at=iso(due_ms if now_ms is None else now_ms),
-        due_at=iso(due_ms),
+        fired_at=due_at if now_ms is None else iso(now_ms),
+        due_at=due_at,
         reason=reason,
         facts=facts,
     )

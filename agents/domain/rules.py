@@ -94,6 +94,7 @@ def lapse(
     if spend < rule.min_lifetime_spend:
         return None
     currency = ctx.book.currency
+    last_order_at = iso(episode)
     return Detection(
         f"No purchase for {rule.days} days after spending {spend:,.0f} {currency} "
         f"(threshold {rule.min_lifetime_spend:,.0f})",
@@ -103,8 +104,8 @@ def lapse(
             "min_lifetime_spend": rule.min_lifetime_spend,
             "currency": currency,
             "purchase_count": purchases_as_of(state, due),
-            "last_order_at": iso(episode),
-            "last_order_date": iso(episode)[:10],
+            "last_order_at": last_order_at,
+            "last_order_date": last_order_at[:10],
             "top_categories": top_categories_as_of(state, due),
         },
     )
