@@ -4,13 +4,19 @@
     .venv/bin/python -m bench.timer_bench --customers 1000000 --due 100000
 
 Every customer buys once for 6,000 yen (so each holds a lapse_90d, a
-lapse_180d and two stage timers: 4 pending timers per customer). ``--due``
-customers buy on day 0, the others on day 30. After ingest, one clock tick
+lapse_180d and two stage timers: 4 pending timers per customer), in cohorts
+of ``--due`` customers: cohort k buys on day k. After ingest, one clock tick
 per partition moves event time to day 90: exactly ``--due`` lapse_90d timers
-fall due at once. Reported: ingest rate, time from sending that tick until
-the triggers topic holds all of them (acknowledged by the broker, readable
-by notification services), firing rate, the worker's RSS, and the timer-index rebuild
-time after a restart. Runs one worker in event-clock mode on a fresh topic
+(cohort 0) fall due at once. Reported: ingest rate, time from sending that
+tick until the triggers topic holds all of them (acknowledged by the broker,
+readable by notification services), firing rate, the worker's RSS, and the
+timer-index rebuild time after a restart. ``--bursts N`` then ticks to days
+91, 92, ... for the next cohorts, with the same worker.
+
+``--resume DIR`` skips publishing and ingest: it restarts a worker on the
+topics and data directory of an earlier run (``data=`` in its output) and
+measures the next cohorts' bursts, so a changed worker can be re-measured at
+full scale without re-ingesting. Runs in event-clock mode on a fresh topic
 prefix; leaves the stack running.
 """
 
@@ -39,6 +45,12 @@ from tests.integration.harness import (
 )
 
 DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
+LAPSE_DAYS = 90
+STATE_FILE = "bench-state.json"
+
+
+def cohorts(customers: int, due: int) -> int:
+    return -(-customers // due)
 
 
 def rss_mb(pid: int) -> float:
@@ -61,7 +73,7 @@ async def publish(ns: Namespace, customers: int, due: int) -> None:
         pending = []
         for n in range(customers):
             cid = f"b{n:07d}"
-            at = DAY0 if n < due else DAY0 + 30 * MS_PER_DAY
+            at = DAY0 + (n // due) * MS_PER_DAY  # cohort n // due
             value = orjson.dumps(
                 {
                     "event_id": f"e{n}",
@@ -77,7 +89,7 @@ async def publish(ns: Namespace, customers: int, due: int) -> None:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
-        await send_ticks(producer, ns, DAY0 + 30 * MS_PER_DAY + 1)
+        await send_ticks(producer, ns, DAY0 + cohorts(customers, due) * MS_PER_DAY)
     finally:
         await producer.stop()
 
@@ -122,7 +134,9 @@ async def wait_for_triggers(ns: Namespace, expect: int, worker: WorkerProcess) -
         await consumer.stop()
 
 
-async def main(args: argparse.Namespace) -> None:
+async def ingest(args: argparse.Namespace) -> tuple[Namespace, Path]:
+    """Publish the cohorts into a fresh namespace and run a worker until it has
+    applied them all; the namespace's env is saved for ``--resume``."""
     base_env = {k: v for k, v in os.environ.items() if k.startswith("KIZUNA_")}
     tmp = Path(tempfile.mkdtemp(prefix="kizuna-bench-"))
     ns = Namespace.create(
@@ -160,34 +174,84 @@ async def main(args: argparse.Namespace) -> None:
         f"pending timers: {4 * args.customers:,} ({args.customers:,} customers); "
         f"worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
     )
-
-    started = await tick_to(ns, DAY0 + 90 * MS_PER_DAY)
-    held = await wait_for_triggers(ns, args.due, worker)
-    fire_s = time.monotonic() - started
-    counters = await worker_counters(ns)
-    print(
-        f"burst: {held:,} triggers on the triggers topic {fire_s:.2f} s after they fell due "
-        f"({held / fire_s:,.0f}/s; worker counted {counters.get('triggers.lapse_90d', 0):,} "
-        f"lapse_90d); worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
-    )
+    save_state(tmp, ns, args, fired_cohorts=0)
+    await bursts(ns, worker, args.customers, args.due, first=0, count=args.bursts)
     worker.stop()
+    return ns, tmp
 
-    restarted = WorkerProcess(ns, "worker-restart").start()
+
+def save_state(tmp: Path, ns: Namespace, args: argparse.Namespace, fired_cohorts: int) -> None:
+    state = {"env": ns.env, "customers": args.customers, "due": args.due}
+    state["fired_cohorts"] = fired_cohorts
+    (tmp / STATE_FILE).write_bytes(orjson.dumps(state))
+
+
+async def bursts(
+    ns: Namespace, worker: WorkerProcess, customers: int, due: int, *, first: int, count: int
+) -> None:
+    """Tick to day 90 + k for cohorts ``first`` .. ``first + count - 1``; report each."""
+    assert worker.proc is not None
+    last = min(first + count, cohorts(customers, due))
+    if first >= last:
+        print(f"no burst: all {cohorts(customers, due)} cohorts have fired")
+    for cohort in range(first, last):
+        size = min(due, customers - cohort * due)
+        started = await tick_to(ns, DAY0 + (LAPSE_DAYS + cohort) * MS_PER_DAY)
+        expect = cohort * due + size  # the triggers topic holds every earlier cohort's too
+        held = await wait_for_triggers(ns, expect, worker)
+        fire_s = time.monotonic() - started
+        counters = await worker_counters(ns)
+        print(
+            f"burst (cohort {cohort}): {size:,} triggers on the triggers topic "
+            f"{fire_s:.2f} s after they fell due ({size / fire_s:,.0f}/s; topic holds "
+            f"{held:,}, worker counted {counters.get('triggers.lapse_90d', 0):,} lapse_90d "
+            f"since its start); worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
+        )
+        state = orjson.loads((ns.data_dir / STATE_FILE).read_bytes())
+        state["fired_cohorts"] = cohort + 1
+        (ns.data_dir / STATE_FILE).write_bytes(orjson.dumps(state))
+
+
+async def restart(ns: Namespace) -> WorkerProcess:
+    """Start a worker on existing state; report recovery time and RSS."""
+    worker = WorkerProcess(ns, "worker-restart").start()
     t0 = time.monotonic()
     await wait_for(
         lambda: worker_counters(ns),
         lambda c: c.get("timers.index_rebuilds", 0) >= 1,
-        worker=restarted,
+        worker=worker,
         timeout=3600,
         interval=0.5,
         what="restart recovery",
     )
-    assert restarted.proc is not None
+    assert worker.proc is not None
     print(
         f"restart: recovered and rebuilt the timer index in {time.monotonic() - t0:.1f} s "
-        f"(incl. process start); worker RSS {rss_mb(restarted.proc.pid):,.0f} MB"
+        f"(incl. process start); worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
     )
-    restarted.stop()
+    return worker
+
+
+async def main(args: argparse.Namespace) -> None:
+    if args.resume is None:
+        ns, _ = await ingest(args)
+        (await restart(ns)).stop()
+        return
+    state = orjson.loads((args.resume / STATE_FILE).read_bytes())
+    ns = Namespace(env=state["env"], data_dir=args.resume)
+    print(f"resuming {args.resume}: {state['customers']:,} customers, cohorts of {state['due']:,}")
+    worker = await restart(ns)
+    try:
+        await bursts(
+            ns,
+            worker,
+            state["customers"],
+            state["due"],
+            first=state["fired_cohorts"],
+            count=args.bursts,
+        )
+    finally:
+        worker.stop()
 
 
 if __name__ == "__main__":
@@ -197,7 +261,17 @@ if __name__ == "__main__":
     )
     parser.add_argument("--due", type=int, default=100_000, help="timers falling due at once")
     parser.add_argument("--store", default="rocksdict://", choices=("rocksdict://", "memory://"))
+    parser.add_argument("--bursts", type=int, default=1, help="cohorts to fire, one by one")
+    parser.add_argument(
+        "--resume", type=Path, help="data directory of an earlier run: re-measure its next bursts"
+    )
     args = parser.parse_args()
     if not 0 < args.due <= args.customers:
         parser.error("expected 0 < --due <= --customers")
+    if cohorts(args.customers, args.due) >= LAPSE_DAYS:
+        parser.error(f"expected --customers / --due < {LAPSE_DAYS} (one cohort per day)")
+    if args.bursts < 1:
+        parser.error("expected --bursts >= 1")
+    if args.resume is not None and not (args.resume / STATE_FILE).is_file():
+        parser.error(f"expected --resume to name a bench data directory holding {STATE_FILE}")
     sys.exit(asyncio.run(main(args)))
