@@ -32,11 +32,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from faust.types import TP
 
-from agents.domain.co_purchase import Pair
+from agents.domain.co_purchase import CoPurchaseModel, Pair
 from agents.domain.customer_state import CustomerState, Outcome
 from agents.domain.customer_view import summarize
 from agents.domain.engine import process_event
@@ -59,7 +60,7 @@ HEADER_TOPIC = "kizuna.source_topic"
 HEADER_PARTITION = "kizuna.source_partition"
 HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
-YIELD_EVERY = 100  # customers fired between yields to the producer and event loop
+READ_BATCH = 128  # due customers read in one multi-get and fired between event-loop yields
 NEVER = -(2**62)  # a firing bound before every timer
 
 
@@ -232,8 +233,26 @@ def register(p: Pipeline) -> None:
         firing_bounds[partition] = before
         model = p.co_purchases(partition)
         fired = 0
-        for customer_id in p.timer_index.pop_due(partition, before):
-            stored = p.customers.get(partition, customer_id)
+        due = p.timer_index.pop_due(partition, before)
+        while chunk := list(islice(due, READ_BATCH)):
+            fired += await fire_customers(partition, before, chunk, model)
+        p.customers.commit()
+        await p.sink.flush()
+        p.counters["timers.customers_fired"] += fired
+        if before > model.folded_before and model.pending:
+            # Persist only when increments moved: the bound alone need not be durable
+            # (after a restart late increments then wait in the log; reads are the same).
+            touched = model.fold(before)
+            if touched:
+                p.save_co_purchases(partition, touched)
+
+    async def fire_customers(
+        partition: int, before: int, chunk: list[str], model: CoPurchaseModel
+    ) -> int:
+        """Fire the due timers of ``chunk``'s customers (their states read in one go);
+        returns how many customers were fired."""
+        fired = 0
+        for customer_id, stored in zip(chunk, p.customers.get_many(partition, chunk), strict=True):
             if stored is None:
                 continue
             state = CustomerState.from_dict(stored)
@@ -255,17 +274,8 @@ def register(p: Pipeline) -> None:
             data = index_and_mirror(partition, state, mirror=stage_after != stage_before)
             await p.customers.put_batched(partition, customer_id, data)
             fired += 1
-            if fired % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
-        p.customers.commit()
-        await p.sink.flush()
-        p.counters["timers.customers_fired"] += fired
-        if before > model.folded_before and model.pending:
-            # Persist only when increments moved: the bound alone need not be durable
-            # (after a restart late increments then wait in the log; reads are the same).
-            touched = model.fold(before)
-            if touched:
-                p.save_co_purchases(partition, touched)
+        await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
+        return fired
 
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:

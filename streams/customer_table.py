@@ -63,6 +63,18 @@ class CustomerTable:
             raw = db.get(key) if db is not None else self.table.data.get(customer_id)
         return None if raw is None else loads(raw)
 
+    def get_many(self, partition: int, customer_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The states of ``customer_ids`` on ``partition``, in order, with one RocksDB
+        multi-get for those not batched (a burst of firings reads hundreds at a time)."""
+        keys = [customer_key(customer_id) for customer_id in customer_ids]
+        db = self._database(partition)
+        if db is None:
+            return [self.get(partition, customer_id) for customer_id in customer_ids]
+        unwritten = self._unwritten.get(partition) or {}
+        found = iter(db.get([key for key in keys if key not in unwritten]))
+        raws = [unwritten[key] if key in unwritten else next(found) for key in keys]
+        return [None if raw is None else loads(raw) for raw in raws]
+
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every customer of every partition this worker holds (recovery only)."""
         for customer_id, raw in self.table.data.items():
