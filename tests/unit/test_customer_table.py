@@ -1,11 +1,18 @@
-"""The customer table writes the same key bytes Faust writes for its own table keys."""
+"""The customer table writes the key bytes Faust writes for its own table keys, and
+reads a burst's states from RocksDB in one go."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
 import faust
 import pytest
+import rocksdict
 
-from streams.customer_table import customer_key
+from schemas.codec import dumps
+from streams.customer_table import CustomerTable, customer_key
 
 
 @pytest.mark.parametrize("customer_id", ["c-1", "顧客-42", 'quote"and\\slash', "tab\there", ""])
@@ -13,3 +20,39 @@ def test_customer_key_is_the_key_fausts_json_serializer_writes(customer_id: str)
     app = faust.App("key-check", autodiscover=False)
     expected = app.serializers.dumps_key(str, customer_id, serializer="json")
     assert customer_key(customer_id) == expected
+
+
+class _RocksStore:
+    """The part of Faust's RocksDB store the table reads through: one real
+    RocksDB database per partition."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dbs: dict[int, rocksdict.Rdict] = {}
+
+    def _db_for_partition(self, partition: int) -> rocksdict.Rdict:
+        if partition not in self.dbs:
+            path = str(self.root / f"p{partition}")
+            self.dbs[partition] = rocksdict.Rdict(path, options=rocksdict.Options(raw_mode=True))
+        return self.dbs[partition]
+
+
+def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -> None:
+    store = _RocksStore(tmp_path)
+    table = CustomerTable(cast(Any, SimpleNamespace(data=store)), cast(Any, None))
+    db = store._db_for_partition(2)
+    db[customer_key("a")] = dumps({"customer_id": "a", "version": 1})
+    db[customer_key("c")] = dumps({"customer_id": "c", "version": 1})
+    table._unwritten[2] = {customer_key("c"): dumps({"customer_id": "c", "version": 2})}
+
+    states = table.get_many(2, ["c", "missing", "a"])
+
+    assert states == [
+        {"customer_id": "c", "version": 2},
+        None,
+        {"customer_id": "a", "version": 1},
+    ]
+    assert states == [table.get(2, cid) for cid in ["c", "missing", "a"]]
+    assert table.get_many(3, []) == []
+    for opened in store.dbs.values():
+        opened.close()
