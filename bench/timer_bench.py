@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -134,7 +135,7 @@ async def wait_for_triggers(ns: Namespace, expect: int, worker: WorkerProcess) -
         await consumer.stop()
 
 
-async def ingest(args: argparse.Namespace) -> tuple[Namespace, Path]:
+async def ingest(args: argparse.Namespace) -> Namespace:
     """Publish the cohorts into a fresh namespace and run a worker until it has
     applied them all; the namespace's env is saved for ``--resume``."""
     base_env = {k: v for k, v in os.environ.items() if k.startswith("KIZUNA_")}
@@ -174,16 +175,22 @@ async def ingest(args: argparse.Namespace) -> tuple[Namespace, Path]:
         f"pending timers: {4 * args.customers:,} ({args.customers:,} customers); "
         f"worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
     )
-    save_state(tmp, ns, args, fired_cohorts=0)
+    save_state(ns, customers=args.customers, due=args.due, fired_cohorts=0)
     await bursts(ns, worker, args.customers, args.due, first=0, count=args.bursts)
     worker.stop()
-    return ns, tmp
+    return ns
 
 
-def save_state(tmp: Path, ns: Namespace, args: argparse.Namespace, fired_cohorts: int) -> None:
-    state = {"env": ns.env, "customers": args.customers, "due": args.due}
-    state["fired_cohorts"] = fired_cohorts
-    (tmp / STATE_FILE).write_bytes(orjson.dumps(state))
+def load_state(data_dir: Path) -> dict[str, Any]:
+    """What ``--resume`` needs of an earlier run: its env, sizes and cohorts fired."""
+    state: dict[str, Any] = orjson.loads((data_dir / STATE_FILE).read_bytes())
+    return state
+
+
+def save_state(ns: Namespace, **changes: int) -> None:
+    path = ns.data_dir / STATE_FILE
+    state = load_state(ns.data_dir) if path.exists() else {"env": ns.env}
+    path.write_bytes(orjson.dumps({**state, **changes}))
 
 
 async def bursts(
@@ -207,9 +214,7 @@ async def bursts(
             f"{held:,}, worker counted {counters.get('triggers.lapse_90d', 0):,} lapse_90d "
             f"since its start); worker RSS {rss_mb(worker.proc.pid):,.0f} MB"
         )
-        state = orjson.loads((ns.data_dir / STATE_FILE).read_bytes())
-        state["fired_cohorts"] = cohort + 1
-        (ns.data_dir / STATE_FILE).write_bytes(orjson.dumps(state))
+        save_state(ns, fired_cohorts=cohort + 1)
 
 
 async def restart(ns: Namespace) -> WorkerProcess:
@@ -234,10 +239,9 @@ async def restart(ns: Namespace) -> WorkerProcess:
 
 async def main(args: argparse.Namespace) -> None:
     if args.resume is None:
-        ns, _ = await ingest(args)
-        (await restart(ns)).stop()
+        (await restart(await ingest(args))).stop()
         return
-    state = orjson.loads((args.resume / STATE_FILE).read_bytes())
+    state = load_state(args.resume)
     ns = Namespace(env=state["env"], data_dir=args.resume)
     print(f"resuming {args.resume}: {state['customers']:,} customers, cohorts of {state['due']:,}")
     worker = await restart(ns)

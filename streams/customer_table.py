@@ -66,10 +66,10 @@ class CustomerTable:
     def get_many(self, partition: int, customer_ids: list[str]) -> list[dict[str, Any] | None]:
         """The states of ``customer_ids`` on ``partition``, in order, with one RocksDB
         multi-get for those not batched (a burst of firings reads hundreds at a time)."""
-        keys = [customer_key(customer_id) for customer_id in customer_ids]
         db = self._database(partition)
         if db is None:
             return [self.get(partition, customer_id) for customer_id in customer_ids]
+        keys = [customer_key(customer_id) for customer_id in customer_ids]
         unwritten = self._unwritten.get(partition) or {}
         found = iter(db.get([key for key in keys if key not in unwritten]))
         raws = [unwritten[key] if key in unwritten else next(found) for key in keys]
