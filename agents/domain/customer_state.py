@@ -102,6 +102,9 @@ class CustomerState:
         Shallow: containers are shared with this object, so encode the result
         before mutating the state again.
         """
+        fields = self.__dict__
+        if len(fields) == _FIELD_COUNT:  # just the fields, set in declaration order
+            return {**fields, "format": STATE_FORMAT}
         data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["format"] = STATE_FORMAT
         return data
@@ -111,8 +114,8 @@ class CustomerState:
         """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones default.
 
         Takes ownership of ``data``'s containers (pass a freshly decoded dict)."""
-        if len(data) == _STORED_KEY_COUNT and _STORED_KEYS.issuperset(data):
-            # What to_dict wrote: every field and the format marker. Skipping
+        if tuple(data) == _STORED_KEYS:
+            # What to_dict wrote: every field in order and the format marker. Skipping
             # __init__ saves most of the decode cost in a burst of timer firings.
             state = object.__new__(cls)
             state.__dict__.update(data)
@@ -123,8 +126,8 @@ class CustomerState:
 
 
 _FIELD_NAMES = tuple(CustomerState.__dataclass_fields__)
-_STORED_KEYS = frozenset((*_FIELD_NAMES, "format"))
-_STORED_KEY_COUNT = len(_STORED_KEYS)
+_FIELD_COUNT = len(_FIELD_NAMES)
+_STORED_KEYS = (*_FIELD_NAMES, "format")  # what to_dict writes, in order
 
 
 class Outcome(Enum):

@@ -32,14 +32,23 @@ def previous_purchase(state: CustomerState, purchase_ms: int) -> int | None:
     return last_purchase_as_of(state, purchase_ms - 1)
 
 
+def _none_later(state: CustomerState, as_of_ms: int) -> bool:
+    """Whether no purchase is after ``as_of_ms`` (the usual case when a timer fires)."""
+    return state.last_purchase_ms is None or state.last_purchase_ms <= as_of_ms
+
+
 def spend_as_of(state: CustomerState, as_of_ms: int) -> float:
     """Lifetime spend counting only purchases at or before ``as_of_ms``."""
+    if _none_later(state, as_of_ms):
+        return round(state.lifetime_spend, 6)
     later: float = sum(p[1] for p in state.recent_purchases if p[0] > as_of_ms)
     return round(state.lifetime_spend - later, 6)
 
 
 def purchases_as_of(state: CustomerState, as_of_ms: int) -> int:
     """Number of purchases at or before ``as_of_ms``."""
+    if _none_later(state, as_of_ms):
+        return state.purchase_count
     return state.purchase_count - sum(1 for p in state.recent_purchases if p[0] > as_of_ms)
 
 
@@ -55,6 +64,8 @@ def purchase_at(state: CustomerState, purchase_ms: int) -> list[Any] | None:
 
 def category_counts_as_of(state: CustomerState, as_of_ms: int) -> dict[str, int]:
     """Category -> orders containing it, counting purchases at or before ``as_of_ms``."""
+    if _none_later(state, as_of_ms):
+        return {k: c for k, c in state.categories.items() if c > 0}
     counts = dict(state.categories)
     for p in state.recent_purchases:
         if p[0] > as_of_ms:
@@ -66,8 +77,7 @@ def category_counts_as_of(state: CustomerState, as_of_ms: int) -> dict[str, int]
 def top_categories_as_of(state: CustomerState, as_of_ms: int, n: int = 3) -> list[str]:
     """The ``n`` categories bought most often, counting purchases up to ``as_of_ms``."""
     counts = category_counts_as_of(state, as_of_ms)
-    ranked = sorted(((c, k) for k, c in counts.items()), key=lambda ck: (-ck[0], ck[1]))
-    return [k for _, k in ranked[:n]]
+    return sorted(counts, key=lambda k: (-counts[k], k))[:n]
 
 
 def median_gap_ms(state: CustomerState, as_of_ms: int, sample: int) -> float | None:
