@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -233,12 +234,16 @@ def register(p: Pipeline) -> None:
         firing_bounds[partition] = before
         model = p.co_purchases(partition)
         fired = 0
+        rules_fired: Counter[str] = Counter()
         due = p.timer_index.pop_due(partition, before)
         while chunk := list(islice(due, READ_BATCH)):
-            fired += await fire_customers(partition, before, chunk, model)
+            fired += await fire_customers(partition, before, chunk, model, rules_fired)
         p.customers.commit()
         await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
+        for rule, count in rules_fired.items():
+            p.counters[f"triggers.{rule}"] += count
+            p.read_model.count(f"triggers.{rule}", count)
         if before > model.folded_before and model.pending:
             # Persist only when increments moved: the bound alone need not be durable
             # (after a restart late increments then wait in the log; reads are the same).
@@ -247,35 +252,42 @@ def register(p: Pipeline) -> None:
                 p.save_co_purchases(partition, touched)
 
     async def fire_customers(
-        partition: int, before: int, chunk: list[str], model: CoPurchaseModel
+        partition: int,
+        before: int,
+        chunk: list[str],
+        model: CoPurchaseModel,
+        rules_fired: Counter[str],
     ) -> int:
-        """Fire the due timers of ``chunk``'s customers (their states read in one go);
-        returns how many customers were fired."""
-        fired = 0
+        """Fire the due timers of ``chunk``'s customers (their states read in one go,
+        their triggers and states written in one go); returns how many were fired and
+        counts the triggers per rule in ``rules_fired``."""
+        now = None if p.event_time else p.now_ms()  # event time stamps the due time
+        triggers: list[tuple[bytes, bytes]] = []
+        states: list[tuple[str, dict[str, Any]]] = []
         for customer_id, stored in zip(chunk, p.customers.get_many(partition, chunk), strict=True):
             if stored is None:
                 continue
             state = CustomerState.from_dict(stored)
             stage_before = list(state.stage_history[-1]) if state.stage_history else None
-            now = None if p.event_time else p.now_ms()  # event time stamps the due time
-            triggers = fire_due_timers(
+            fired = fire_due_timers(
                 state, before_ms=before, book=engine.rules, co_purchases=model, now_ms=now
             )
-            # Batched: the sink hands them to the producer before this message is
-            # acknowledged, so a crash before the commit re-fires them (same ids).
-            key = customer_id.encode()
-            for trigger in triggers:
-                p.counters[f"triggers.{trigger.rule}"] += 1
-                p.read_model.count(f"triggers.{trigger.rule}")
-                await p.sink.append(p.topics.triggers, partition, key, trigger.to_bytes())
+            if fired:
+                key = customer_id.encode()
+                triggers.extend((key, trigger.to_bytes()) for trigger in fired)
+                rules_fired.update(trigger.rule for trigger in fired)
             state.version += 1
             # Readers see stages, not timer bookkeeping: mirror only a stage change.
             stage_after = state.stage_history[-1] if state.stage_history else None
-            data = index_and_mirror(partition, state, mirror=stage_after != stage_before)
-            await p.customers.put_batched(partition, customer_id, data)
-            fired += 1
+            states.append(
+                (customer_id, index_and_mirror(partition, state, stage_after != stage_before))
+            )
+        # The sink hands the records to the producer before this message is acknowledged,
+        # so a crash before the commit re-fires them (with the same trigger ids).
+        await p.sink.append_many(p.topics.triggers, partition, triggers)
+        await p.customers.put_batched(partition, states)
         await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
-        return fired
+        return len(states)
 
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:

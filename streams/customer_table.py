@@ -23,6 +23,7 @@ message of the customer's partition.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
 from typing import Any, cast
 
 import orjson
@@ -49,8 +50,9 @@ class CustomerTable:
         self._unwritten: dict[int, dict[bytes, bytes]] = {}  # partition -> key -> value
         self._delivered: dict[TP, int] = {}  # changelog offsets delivered, not yet persisted
 
-    @property
+    @cached_property
     def changelog_topic(self) -> str:
+        """Name of the table's changelog topic (fixed for the table's life)."""
         return self.table.changelog_topic.get_topic_name()
 
     def get(self, partition: int, customer_id: str) -> dict[str, Any] | None:
@@ -93,16 +95,17 @@ class CustomerTable:
         if not self._unwritten:
             self._persist_offsets()
 
-    async def put_batched(self, partition: int, customer_id: str, data: dict[str, Any]) -> None:
-        """Write one state in a burst: to the store at :meth:`commit`, the changelog
-        record in the sink's open batch (its ``flush`` hands it over). Call
-        :meth:`commit` and the sink's ``flush`` before the message is acknowledged."""
-        key, value = customer_key(customer_id), dumps(data)
+    async def put_batched(self, partition: int, states: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write ``(customer_id, state)`` pairs in a burst: to the store at
+        :meth:`commit`, their changelog records in the sink's open batch (its ``flush``
+        hands it over). Call :meth:`commit` and the sink's ``flush`` before the message
+        is acknowledged."""
+        records = [(customer_key(customer_id), dumps(data)) for customer_id, data in states]
         unwritten = self._unwritten.setdefault(partition, {})
-        unwritten[key] = value
+        unwritten.update(records)
         if len(unwritten) >= STORE_BATCH:
             self.commit()  # bounds the memory a burst holds
-        await self._sink.append(self.changelog_topic, partition, key, value, self._on_delivered)
+        await self._sink.append_many(self.changelog_topic, partition, records, self._on_delivered)
 
     def commit(self) -> None:
         """Write the batched states to the store, one write batch per partition."""

@@ -9,7 +9,7 @@ producer instead:
 
 * :meth:`RecordSink.send` queues one record in the producer now (the event
   path: one customer per message).
-* :meth:`RecordSink.append` adds a record to an open batch per topic
+* :meth:`RecordSink.append_many` adds records to an open batch per topic
   partition; a full batch is handed over at once, the rest by
   :meth:`RecordSink.flush` (the firing path: many customers per message).
 
@@ -97,34 +97,40 @@ class RecordSink:
         self.records_sent += 1
         future.add_done_callback(lambda f: self._report(f, 0, on_delivered))
 
-    async def append(
+    async def append_many(
         self,
         topic: str,
         partition: int,
-        key: bytes,
-        value: bytes,
+        records: list[tuple[bytes, bytes]],
         on_delivered: OnDelivered | None = None,
     ) -> None:
-        """Add one record to the open batch of its partition (handed over when full).
+        """Add each ``(key, value)`` of ``records``, in order, to the open batch of the
+        partition; a full batch is handed over at once, the rest by :meth:`flush`.
 
         ``on_delivered`` is called once per batch, with its last record's offset.
         """
+        if not records:
+            return
         producer = self._batch_producer()
         if producer is None:
-            await self.send(topic, partition, key, value, on_delivered)
+            for key, value in records:
+                await self.send(topic, partition, key, value, on_delivered)
             return
         slot = (topic, partition)
         batch = self._batches.get(slot)
-        if batch is None:
-            batch = self._batches[slot] = _OpenBatch(producer.create_batch(), on_delivered)
-        if batch.builder.append(key=key, value=value, timestamp=None) is None:
-            await self._hand_over(topic, partition)  # full: send it, start the next one
-            batch = self._batches[slot] = _OpenBatch(producer.create_batch(), on_delivered)
+        if batch is not None and on_delivered is not None:
+            batch.on_delivered = on_delivered  # called for this batch's last record
+        for key, value in records:
+            if batch is None:
+                batch = self._batches[slot] = _OpenBatch(producer.create_batch(), on_delivered)
             if batch.builder.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"record of {len(value)} bytes exceeds the producer batch size")
-        batch.records += 1
-        if on_delivered is not None:
-            batch.on_delivered = on_delivered
+                await self._hand_over(topic, partition)  # full: send it, start the next one
+                batch = self._batches[slot] = _OpenBatch(producer.create_batch(), on_delivered)
+                if batch.builder.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(
+                        f"record of {len(value)} bytes exceeds the producer batch size"
+                    )
+            batch.records += 1
 
     async def flush(self) -> None:
         """Hand every open batch to the producer (not waiting for delivery)."""

@@ -56,3 +56,39 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
     assert table.get_many(3, []) == []
     for opened in store.dbs.values():
         opened.close()
+
+
+class _RecordingSink:
+    """Records what the table hands to the sink (the sink itself talks to Kafka)."""
+
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
+
+    async def append_many(
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes]], on_delivered: Any
+    ) -> None:
+        self.appended.append((topic, partition, list(records)))
+
+
+async def test_batched_puts_reach_the_changelog_at_once_and_the_store_at_commit(
+    tmp_path: Path,
+) -> None:
+    store = _RocksStore(tmp_path)
+    sink = _RecordingSink()
+    changelog = SimpleNamespace(get_topic_name=lambda: "kizuna-customers-changelog")
+    table = CustomerTable(
+        cast(Any, SimpleNamespace(data=store, changelog_topic=changelog)), cast(Any, sink)
+    )
+    states = [("a", {"customer_id": "a", "version": 2}), ("b", {"customer_id": "b", "version": 5})]
+
+    await table.put_batched(1, states)
+
+    records = [(customer_key(cid), dumps(data)) for cid, data in states]
+    assert sink.appended == [("kizuna-customers-changelog", 1, records)]
+    db = store._db_for_partition(1)
+    assert db.get(customer_key("a")) is None  # not in the store before the commit...
+    assert table.get_many(1, ["b", "a"]) == [states[1][1], states[0][1]]  # ...but readable
+    table.commit()
+    assert [db.get(key) for key, _ in records] == [value for _, value in records]
+    assert table.get_many(1, ["a", "b"]) == [states[0][1], states[1][1]]
+    db.close()
