@@ -7,6 +7,7 @@ Business rules live in ``agents.domain``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
@@ -223,6 +224,8 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
             if timers and partition is not None:
                 entries.append((partition, customer_id, timers[0][0]))
         count = p.timer_index.rebuild(entries)
+        del entries
+        _freeze_long_lived_objects()
         p.partition_clocks.clear()
         p.co_purchase_models.clear()  # reloaded from their table per partition on first use
         p.counters["timers.index_rebuilds"] += 1
@@ -233,6 +236,15 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
         )
 
     p.customers.table.on_recover(rebuild)
+
+
+def _freeze_long_lived_objects() -> None:
+    """Exempt the objects alive after recovery (the timer index, Faust's own) from later
+    garbage collections. They live as long as the assignment, and without this every
+    full collection during a burst of firings walks them all again (measured: GC took
+    0.2-0.4 s of each 25,000-customer partition burst, 0.05-0.07 s with them frozen)."""
+    gc.collect()  # what is garbage now is freed, not frozen
+    gc.freeze()
 
 
 def _register_wall_clock_ticks(p: Pipeline) -> None:
