@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.ticks import TICK_HEADERS, encode_tick
 from schemas.timestamps import MS_PER_DAY, iso
@@ -48,6 +49,7 @@ from tests.integration.harness import (
 DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
 LAPSE_DAYS = 90
 STATE_FILE = "bench-state.json"
+STALL_S = 30  # a burst whose triggers stop growing this long has stalled
 
 
 def cohorts(customers: int, due: int) -> int:
@@ -114,23 +116,55 @@ async def tick_to(ns: Namespace, at_ms: int) -> float:
         await producer.stop()
 
 
+async def unprocessed_ticks(ns: Namespace) -> list[str]:
+    """Input topic partitions whose consumer-group offset is behind their end: the
+    worker has not processed their last clock tick."""
+    group = ns.settings.topic(ns.settings.worker.app_id)  # the app id is the group id
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=ns.settings.bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        inputs = set(ns.topics.inputs.values())
+        tps = [tp for tp in committed if tp.topic in inputs]
+        ends = await consumer.end_offsets(tps)
+        return [
+            f"{tp.topic}[{tp.partition}] committed {committed[tp].offset}, end {ends[tp]}"
+            for tp in sorted(tps)
+            if committed[tp].offset < ends[tp]
+        ]
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 async def wait_for_triggers(ns: Namespace, expect: int, worker: WorkerProcess) -> int:
     """Wait until the triggers topic holds ``expect`` records (acknowledged by the
-    broker, readable by consumers); returns how many it holds."""
+    broker, readable by consumers); returns how many it holds. Fails if it stops
+    growing for ``STALL_S`` seconds, naming the input partitions left behind."""
     consumer = AIOKafkaConsumer(bootstrap_servers=ns.settings.bootstrap_servers)
     await consumer.start()
     try:
         partitions = [
             TopicPartition(ns.topics.triggers, p) for p in range(ns.settings.kafka.partitions)
         ]
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline:
+        held, grown_at = -1, time.monotonic()
+        while True:
             worker.assert_alive()
-            held = sum((await consumer.end_offsets(partitions)).values())
-            if held >= expect:
-                return held
+            now_held = sum((await consumer.end_offsets(partitions)).values())
+            if now_held >= expect:
+                return now_held
+            if now_held != held:
+                held, grown_at = now_held, time.monotonic()
+            elif time.monotonic() - grown_at > STALL_S:
+                behind = await unprocessed_ticks(ns)
+                raise RuntimeError(
+                    f"burst stalled at {held:,} of {expect:,} triggers for {STALL_S} s; "
+                    f"input partitions with an unprocessed tick: {behind or 'none'} "
+                    "(see 'a lost clock tick after a restart' in docs/benchmarks.md)"
+                )
             await asyncio.sleep(0.1)
-        raise TimeoutError(f"fewer than {expect} triggers after an hour")
     finally:
         await consumer.stop()
 
