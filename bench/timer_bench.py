@@ -162,7 +162,7 @@ async def wait_for_triggers(ns: Namespace, expect: int, worker: WorkerProcess) -
                 raise RuntimeError(
                     f"burst stalled at {held:,} of {expect:,} triggers for {STALL_S} s; "
                     f"input partitions with an unprocessed tick: {behind or 'none'} "
-                    "(see 'a lost clock tick after a restart' in docs/benchmarks.md)"
+                    "(see 'a message lost after a restart' in docs/benchmarks.md)"
                 )
             await asyncio.sleep(0.1)
     finally:
