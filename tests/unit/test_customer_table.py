@@ -1,5 +1,5 @@
 """The customer table writes the key bytes Faust writes for its own table keys, and
-reads a burst's states from RocksDB in one go."""
+reads and writes a burst's states in one go."""
 
 from __future__ import annotations
 
