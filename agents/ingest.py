@@ -289,40 +289,75 @@ def register(p: Pipeline) -> None:
         await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
         return len(states)
 
+    async def handle(message: Message) -> None:
+        if is_tick(message.headers):
+            rejection = observe_tick(message)
+            if rejection is not None:
+                await dead_letter(message, rejection)
+            broadcast_progress(message.partition, forced=True)
+            await fire_due(message.partition)
+            return
+        if message.topic == p.topics.co_purchases:
+            rejection = observe_co_purchases(message)
+            if rejection is not None:
+                await dead_letter(message, rejection)
+            await fire_due(message.partition)
+            return
+        if message.topic not in event_type_by_topic:
+            return  # an untagged message on the clock-ticks topic
+        last_offsets[message.tp] = message.offset
+        decoded = decode_event(
+            event_type_by_topic[message.topic],
+            message.key,
+            message.value,
+            now_ms=p.now_ms(),
+            policy=policy,
+        )
+        if isinstance(decoded, Rejection):
+            await dead_letter(message, decoded)
+            return
+        if p.event_time:
+            p.partition_clock(message.partition).observe_event(
+                message.topic, to_ms(decoded.occurred_at)
+            )
+        await apply(message, decoded)
+        broadcast_progress(message.partition, forced=False)
+        await fire_due(message.partition)
+
+    async def in_sequence(message: Message) -> bool:
+        """Input topics: False for a record already processed (a re-delivery); first
+        handles, in offset order, any records of the partition the consumer skipped
+        (read back from Kafka and acknowledged, so commits move past them)."""
+        tp, offset = message.tp, message.offset
+        if tp not in p.input_offsets:
+            committed, log_start = await p.partition_reader.start_offsets(tp.topic, tp.partition)
+            p.input_offsets.begin(tp, committed, log_start)
+        if p.input_offsets.is_repeat(tp, offset):
+            p.counters["offsets.redeliveries_skipped"] += 1
+            return False
+        missing = p.input_offsets.missing_before(tp, offset)
+        if missing:
+            log.warning(
+                "%s[%d]: the consumer skipped offsets %d..%d; reading them back",
+                tp.topic,
+                tp.partition,
+                missing.start,
+                missing.stop - 1,
+            )
+            records = p.partition_reader.read(tp.topic, tp.partition, missing.start, missing.stop)
+            async for skipped in records:
+                await handle(skipped)
+                p.input_offsets.processed(tp, skipped.offset)
+                p.app.consumer.ack(skipped)
+                p.counters["offsets.skipped_records_recovered"] += 1
+        return True
+
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            if is_tick(message.headers):
-                rejection = observe_tick(message)
-                if rejection is not None:
-                    await dead_letter(message, rejection)
-                broadcast_progress(message.partition, forced=True)
-                await fire_due(message.partition)
+            if message.topic in event_type_by_topic and not await in_sequence(message):
                 continue
-            if message.topic == p.topics.co_purchases:
-                rejection = observe_co_purchases(message)
-                if rejection is not None:
-                    await dead_letter(message, rejection)
-                await fire_due(message.partition)
-                continue
-            if message.topic not in event_type_by_topic:
-                continue  # an untagged message on the clock-ticks topic
-            last_offsets[message.tp] = message.offset
-            decoded = decode_event(
-                event_type_by_topic[message.topic],
-                message.key,
-                message.value,
-                now_ms=p.now_ms(),
-                policy=policy,
-            )
-            if isinstance(decoded, Rejection):
-                await dead_letter(message, decoded)
-                continue
-            if p.event_time:
-                p.partition_clock(message.partition).observe_event(
-                    message.topic, to_ms(decoded.occurred_at)
-                )
-            await apply(message, decoded)
-            broadcast_progress(message.partition, forced=False)
-            await fire_due(message.partition)
+            await handle(message)
+            if message.topic in event_type_by_topic:
+                p.input_offsets.processed(message.tp, message.offset)

@@ -92,6 +92,11 @@ class WorkerSettings:
         env="KIZUNA_PROCESSING_GUARANTEE",
     )
     session_timeout_s: float = _spec(10.0, min=6, max=300)
+    # How often the worker checks that every input partition behind its log end
+    # is moving; one that stood still across two checks is read again.
+    stall_check_interval_s: float = _spec(
+        5.0, min=0.5, max=300, env="KIZUNA_STALL_CHECK_INTERVAL_S"
+    )
     rocksdb_block_cache_mb: int = _spec(64, min=8, max=16_384)
     rocksdb_write_buffer_mb: int = _spec(16, min=1, max=1024)
     log_level: str = _spec(

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.config import Settings, load_settings
 from streams.read_model import RedisReadModel
@@ -98,15 +99,16 @@ class Namespace:
 class WorkerProcess:
     """A real ``kizuna worker`` subprocess with its log captured to a file."""
 
-    def __init__(self, ns: Namespace, name: str = "worker") -> None:
+    def __init__(self, ns: Namespace, name: str = "worker", module: str = "streams.cli") -> None:
         self.ns = ns
         self.log_path = ns.data_dir / f"{name}.log"
+        self.module = module  # the entry point: the CLI, or a test wrapper around it
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", self.module, "worker"],
             env={**os.environ, **self.ns.env},
             cwd=REPO_ROOT,
             stdout=log,
@@ -203,6 +205,19 @@ async def read_topic(
         return out
     finally:
         await consumer.stop()
+
+
+async def committed_offset(ns: Namespace, topic: str, partition: int) -> int | None:
+    """The worker group's committed offset of ``topic[partition]`` (None: nothing yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=ns.settings.bootstrap_servers)
+    await admin.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        group = f"{ns.settings.kafka.topic_prefix}{ns.settings.worker.app_id}"
+        meta = (await admin.list_consumer_group_offsets(group, partitions=[tp])).get(tp)
+    finally:
+        await admin.close()
+    return meta.offset if meta is not None and meta.offset >= 0 else None
 
 
 async def worker_counters(ns: Namespace) -> dict[str, int]:

@@ -1,0 +1,89 @@
+"""Records Faust's consumer fetched but never delivered are still processed, once.
+
+The worker runs under ``tests.integration.dropping_worker``, which makes Faust's
+consumer lose the first records of each ``purchases`` partition the way Faust's
+recovery race does (the position moves past them, the agent never sees them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.factories import purchase
+from tests.integration.harness import (
+    Namespace,
+    WorkerProcess,
+    committed_offset,
+    encode,
+    produce,
+    wait_for,
+    worker_counters,
+)
+from tests.integration.test_ingest_pipeline import customer_row, purchases
+
+DROPPING_WORKER = "tests.integration.dropping_worker"
+
+
+async def start_losing(
+    stack_env: dict[str, str], tmp_path: Path, first: int, **overrides: str
+) -> tuple[Namespace, WorkerProcess, str, int]:
+    """Three purchases of c-1 on one partition, then a worker that loses the first
+    ``first`` records of it. Returns (namespace, worker, topic, partition)."""
+    ns = Namespace.create(stack_env, tmp_path, **overrides)
+    ns.env.update(
+        KIZUNA_TEST_DROP_TOPIC=ns.topics.inputs["purchase"], KIZUNA_TEST_DROP_FIRST=str(first)
+    )
+    await ns.ensure_topics()
+    events = [purchase("c-1", at=f"2026-0{m}-01T00:00:00Z", amount=100 * m) for m in (1, 2, 3)]
+    sent = await produce(ns.settings, [(ns.topics.inputs["purchase"], *encode(e)) for e in events])
+    [(topic, partition)] = {(t, p) for t, p, _ in sent}
+    return ns, WorkerProcess(ns, "losing-worker", module=DROPPING_WORKER).start(), topic, partition
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+async def test_records_skipped_before_a_delivered_one_are_read_back_first(
+    stack_env: dict[str, str], tmp_path: Path, guarantee: str
+) -> None:
+    ns, worker, topic, partition = await start_losing(
+        stack_env, tmp_path, first=1, KIZUNA_PROCESSING_GUARANTEE=guarantee
+    )
+    try:
+        row = await wait_for(
+            lambda: customer_row(ns, "c-1"), lambda r: purchases(r) == 3, worker=worker
+        )
+        assert row is not None and float(row["lifetime_spend"]) == 600.0
+        assert row["first_purchase_at"] == "2026-01-01T00:00:00.000Z"  # the lost one
+        # The group commits past the read-back record only once it is processed.
+        await wait_for(
+            lambda: committed_offset(ns, topic, partition), lambda c: c == 3, worker=worker
+        )
+        counters = await worker_counters(ns)
+    finally:
+        worker.stop()
+    assert counters.get("offsets.skipped_records_recovered") == 1
+    assert counters.get("events.applied") == 3
+
+
+async def test_a_partition_whose_records_were_all_skipped_is_sought_back(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Nothing arrives after the lost records, so only the stall check can notice.
+    ns, worker, topic, partition = await start_losing(
+        stack_env, tmp_path, first=3, KIZUNA_STALL_CHECK_INTERVAL_S="1"
+    )
+    try:
+        row = await wait_for(
+            lambda: customer_row(ns, "c-1"), lambda r: purchases(r) == 3, worker=worker
+        )
+        assert row is not None and float(row["lifetime_spend"]) == 600.0
+        await wait_for(
+            lambda: committed_offset(ns, topic, partition), lambda c: c == 3, worker=worker
+        )
+        counters = await worker_counters(ns)
+    finally:
+        worker.stop()
+    assert counters.get("offsets.stalled_partitions_sought", 0) >= 1
+    assert counters.get("events.applied") == 3
+    assert "offsets.skipped_records_recovered" not in counters
