@@ -330,8 +330,7 @@ def register(p: Pipeline) -> None:
         (read back from Kafka and acknowledged, so commits move past them)."""
         tp, offset = message.tp, message.offset
         if tp not in p.input_offsets:
-            committed, log_start = await p.partition_reader.start_offsets(tp.topic, tp.partition)
-            p.input_offsets.begin(tp, committed, log_start)
+            await p.start_input_offsets(tp)
         if p.input_offsets.is_repeat(tp, offset):
             p.counters["offsets.redeliveries_skipped"] += 1
             return False

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.types import TableT
+from faust.types import TP, TableT
 from faust.web import Request, Response, View
 
 from agents.domain.clock import PartitionClock
@@ -91,6 +91,13 @@ class Pipeline:
             clock = PartitionClock(dict(stored) if stored else {})
             self.partition_clocks[partition] = clock
         return clock
+
+    async def start_input_offsets(self, tp: TP) -> None:
+        """Start ``tp`` in the input-offset ledger where the consumer starts it (once per
+        assignment): the group's committed offset, or the log start."""
+        if tp not in self.input_offsets:
+            committed, log_start = await self.partition_reader.start_offsets(tp.topic, tp.partition)
+            self.input_offsets.begin(tp, committed, log_start)
 
     def co_purchases(self, partition: int) -> CoPurchaseModel:
         """``partition``'s replica of the co-purchase model, loaded from its table on first use."""
@@ -276,9 +283,7 @@ def _register_input_stall_check(p: Pipeline) -> None:
             end = consumer.highwater(tp)
             if not end:
                 continue
-            if tp not in p.input_offsets:
-                committed, log_start = await p.partition_reader.start_offsets(*tp)
-                p.input_offsets.begin(tp, committed, log_start)
+            await p.start_input_offsets(tp)
             offset = p.input_offsets.stalled(tp, end)
             if offset is None:
                 continue
