@@ -84,7 +84,6 @@ def register(p: Pipeline) -> None:
     engine = settings.engine_config()
     event_type_by_topic = {topic: name for name, topic in p.topics.inputs.items()}
     input_topics = list(p.topics.inputs.values())
-    last_offsets: dict[TP, int] = {}  # input topic-partition -> last offset processed
     partitions = range(settings.kafka.partitions)
     co_purchase_sources = [f"{p.topics.co_purchases}#{s}" for s in partitions]
     progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
@@ -202,15 +201,9 @@ def register(p: Pipeline) -> None:
             highwater = p.app.consumer.highwater(tp)
             if not highwater:
                 continue
-            done = last_offsets.get(tp)
-            if done is not None:
-                behind = done + 1 < highwater
-            else:  # nothing processed from it in this process: ask where we stand, once
-                position = await p.app.consumer.position(tp)
-                behind = position is None or position < highwater
-                if not behind:
-                    last_offsets[tp] = highwater - 1
-            if behind:
+            if tp not in p.input_offsets:
+                await p.start_input_offsets(tp)
+            if p.input_offsets.expected(tp) < highwater:
                 lagging.append(topic)
         return lagging
 
@@ -305,7 +298,6 @@ def register(p: Pipeline) -> None:
             return
         if message.topic not in event_type_by_topic:
             return  # an untagged message on the clock-ticks topic
-        last_offsets[message.tp] = message.offset
         decoded = decode_event(
             event_type_by_topic[message.topic],
             message.key,
@@ -345,8 +337,8 @@ def register(p: Pipeline) -> None:
             )
             records = p.partition_reader.read(tp.topic, tp.partition, missing.start, missing.stop)
             async for skipped in records:
-                await handle(skipped)
                 p.input_offsets.processed(tp, skipped.offset)
+                await handle(skipped)
                 p.app.consumer.ack(skipped)
                 p.counters["offsets.skipped_records_recovered"] += 1
         return True
@@ -355,8 +347,9 @@ def register(p: Pipeline) -> None:
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            if message.topic in event_type_by_topic and not await in_sequence(message):
-                continue
-            await handle(message)
             if message.topic in event_type_by_topic:
+                if not await in_sequence(message):
+                    continue
+                # Counted before it is handled: its own firing sees no backlog.
                 p.input_offsets.processed(message.tp, message.offset)
+            await handle(message)
