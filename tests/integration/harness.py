@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.config import Settings, load_settings
+from streams.partition_reader import PartitionReader
 from streams.read_model import RedisReadModel
 from streams.topics import TopicNames, ensure_topics
 
@@ -209,15 +209,13 @@ async def read_topic(
 
 async def committed_offset(ns: Namespace, topic: str, partition: int) -> int | None:
     """The worker group's committed offset of ``topic[partition]`` (None: nothing yet)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=ns.settings.bootstrap_servers)
-    await admin.start()
+    group = f"{ns.settings.kafka.topic_prefix}{ns.settings.worker.app_id}"
+    reader = PartitionReader(ns.settings.bootstrap_servers, group, read_committed=False)
     try:
-        tp = TopicPartition(topic, partition)
-        group = f"{ns.settings.kafka.topic_prefix}{ns.settings.worker.app_id}"
-        meta = (await admin.list_consumer_group_offsets(group, partitions=[tp])).get(tp)
+        committed, _ = await reader.start_offsets(topic, partition)
     finally:
-        await admin.close()
-    return meta.offset if meta is not None and meta.offset >= 0 else None
+        await reader.close()
+    return committed
 
 
 async def worker_counters(ns: Namespace) -> dict[str, int]:
