@@ -265,12 +265,25 @@ def _freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def delivered_offset(consumer: Any, tp: TP) -> int | None:
+    """Offset of the last record Faust's consumer handed to the streams (its read offset;
+    None: nothing since the last assignment or seek)."""
+    read_offsets = getattr(consumer, "_read_offset", None)
+    return None if read_offsets is None else read_offsets.get(tp)
+
+
 def _register_input_stall_check(p: Pipeline) -> None:
     """Every ``stall_check_interval_s``: seek an input partition that has records past
     the last one processed, and saw none of them delivered since the previous check,
     back to the next one expected. Faust can fetch records while a recovery completes
     and never deliver them; when no later record comes, nothing else would notice.
-    (A later record does notice: the agent reads the skipped ones back first.)"""
+    (A later record does notice: the agent reads the skipped ones back first.)
+
+    Never seeks a partition whose records Faust has already delivered to the agent's
+    stream (they are queued behind other partitions, not lost): seeking below Faust's
+    read offset makes it deliver them again and count them as a gap as well, and the
+    duplicate acknowledgements that follow hold its commits back for good (measured:
+    the group's offset stopped ~140,000 records short of the end in a 1M ingest)."""
     input_topics = set(p.topics.inputs.values())
 
     @p.app.timer(p.settings.worker.stall_check_interval_s, name="input_stall_check")
@@ -284,7 +297,7 @@ def _register_input_stall_check(p: Pipeline) -> None:
             if not end:
                 continue
             await p.start_input_offsets(tp)
-            offset = p.input_offsets.stalled(tp, end)
+            offset = p.input_offsets.stalled(tp, end, delivered_offset(consumer, tp))
             if offset is None:
                 continue
             log.warning(

@@ -170,15 +170,18 @@ async def wait_for(
 async def produce(
     settings: Settings, messages: list[tuple[str, bytes | None, bytes | None]]
 ) -> list[tuple[str, int, int]]:
-    """Send (topic, key, value) messages in order; returns (topic, partition, offset) of each."""
+    """Send (topic, key, value) messages in order; returns (topic, partition, offset) of each.
+
+    All are queued before any is awaited (aiokafka keeps one request in flight per
+    partition, so each partition still receives them in call order)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
-        sent = []
-        for topic, key, value in messages:
-            meta = await producer.send_and_wait(topic, value, key=key)
-            sent.append((topic, meta.partition, meta.offset))
-        return sent
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+        return [
+            (topic, meta.partition, meta.offset)
+            for (topic, _, _), meta in zip(messages, await asyncio.gather(*futures), strict=True)
+        ]
     finally:
         await producer.stop()
 

@@ -1,8 +1,11 @@
-"""Records Faust's consumer fetched but never delivered are still processed, once.
+"""Records Faust's consumer fetched but never delivered are still processed, once,
+and the guard that catches them leaves records merely waiting their turn alone.
 
 The worker runs under ``tests.integration.dropping_worker``, which makes Faust's
 consumer lose the first records of each ``purchases`` partition the way Faust's
-recovery race does (the position moves past them, the agent never sees them).
+recovery race does (the position moves past them, the agent never sees them), or
+under ``tests.integration.eager_stall_worker``, whose stall check fires after one
+check instead of two.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tests.integration.harness import (
 from tests.integration.test_ingest_pipeline import customer_row, purchases
 
 DROPPING_WORKER = "tests.integration.dropping_worker"
+EAGER_STALL_WORKER = "tests.integration.eager_stall_worker"
+BACKLOG = 6000  # purchases over all partitions: several seconds of work each
 
 
 async def start_losing(
@@ -87,3 +92,37 @@ async def test_a_partition_whose_records_were_all_skipped_is_sought_back(
     assert counters.get("offsets.stalled_partitions_sought", 0) >= 1
     assert counters.get("events.applied") == 3
     assert "offsets.skipped_records_recovered" not in counters
+
+
+async def test_the_stall_check_leaves_a_busy_backlog_alone_and_commits_reach_the_end(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A backlog on every partition: each waits its turn behind the others. Records Faust
+    # has delivered to the agent are queued, not lost; seeking such a partition back made
+    # Faust deliver them twice and stopped its commits short of the end for good.
+    ns = Namespace.create(stack_env, tmp_path, KIZUNA_STALL_CHECK_INTERVAL_S="0.5")
+    await ns.ensure_topics()
+    topic = ns.topics.inputs["purchase"]
+    events = [purchase(f"c-{n}", at="2026-01-01T00:00:00Z", amount=100) for n in range(BACKLOG)]
+    sent = await produce(ns.settings, [(topic, *encode(e)) for e in events])
+    ends = {p: 1 + max(o for _, q, o in sent if q == p) for _, p, _ in sent}
+    worker = WorkerProcess(ns, "eager-worker", module=EAGER_STALL_WORKER).start()
+    try:
+        await wait_for(
+            lambda: worker_counters(ns),
+            lambda c: c.get("events.applied", 0) >= BACKLOG,
+            worker=worker,
+            timeout=300,
+        )
+        for partition, end in sorted(ends.items()):
+            await wait_for(
+                lambda p=partition: committed_offset(ns, topic, p),  # type: ignore[misc]
+                lambda c, e=end: c == e,  # type: ignore[misc]
+                worker=worker,
+                timeout=30,
+            )
+        counters = await worker_counters(ns)
+    finally:
+        worker.stop()
+    assert counters.get("events.applied") == BACKLOG
+    assert "offsets.redeliveries_skipped" not in counters  # nothing was delivered twice
