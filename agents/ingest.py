@@ -44,6 +44,7 @@ from agents.domain.customer_view import summarize
 from agents.domain.engine import process_event
 from agents.domain.lifecycle import fire_due_timers, next_due
 from schemas.codec import dumps, loads
+from schemas.nudges import is_nudge
 from schemas.ticks import decode_tick, is_tick
 from schemas.timestamps import MS_PER_HOUR, to_ms
 from schemas.validation import BAD_CLOCK_TICK, BAD_CO_PURCHASE, Rejection, decode_event
@@ -283,6 +284,8 @@ def register(p: Pipeline) -> None:
         return len(states)
 
     async def handle(message: Message) -> None:
+        if is_nudge(message.headers):
+            return  # its only job was to arrive after a hole (see in_sequence)
         if is_tick(message.headers):
             rejection = observe_tick(message)
             if rejection is not None:

@@ -23,6 +23,7 @@ from agents.domain.clock import PartitionClock
 from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
+from schemas.nudges import NUDGE_HEADERS
 from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
 from streams.customer_table import CustomerTable
@@ -265,26 +266,31 @@ def _freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
-def delivered_offset(consumer: Any, tp: TP) -> int | None:
-    """Offset of the last record Faust's consumer handed to the streams (its read offset;
-    None: nothing since the last assignment or seek)."""
-    read_offsets = getattr(consumer, "_read_offset", None)
-    return None if read_offsets is None else read_offsets.get(tp)
-
-
 def _register_input_stall_check(p: Pipeline) -> None:
-    """Every ``stall_check_interval_s``: seek an input partition that has records past
-    the last one processed, and saw none of them delivered since the previous check,
-    back to the next one expected. Faust can fetch records while a recovery completes
-    and never deliver them; when no later record comes, nothing else would notice.
-    (A later record does notice: the agent reads the skipped ones back first.)
+    """Every ``stall_check_interval_s``: append a nudge (``schemas/nudges.py``) to an
+    input partition that has records past the last one processed and made no progress
+    since the previous check. Faust can fetch records while a recovery completes and
+    never deliver them; when no later record comes, nothing else would notice. The
+    nudge is that later record: the agent reads the hole before it back.
 
-    Never seeks a partition whose records Faust has already delivered to the agent's
-    stream (they are queued behind other partitions, not lost): seeking below Faust's
-    read offset makes it deliver them again and count them as a gap as well, and the
-    duplicate acknowledgements that follow hold its commits back for good (measured:
-    the group's offset stopped ~140,000 records short of the end in a 1M ingest)."""
+    Not a seek: records Faust has already handed towards the agent may still be queued
+    behind other partitions, and seeking below them makes Faust deliver them twice and
+    count them as a gap too; the duplicate acknowledgements then hold its commits back
+    for good (measured: the group's offset stopped ~139,000 records short of a
+    partition's end in a 1,000,000-event ingest). A nudge behind queued records only
+    costs one empty record."""
     input_topics = set(p.topics.inputs.values())
+    nudge_targets = {
+        name: p.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=p.settings.kafka.partitions,
+        )
+        for name in sorted(input_topics)
+    }
 
     @p.app.timer(p.settings.worker.stall_check_interval_s, name="input_stall_check")
     async def input_stall_check() -> None:
@@ -297,18 +303,20 @@ def _register_input_stall_check(p: Pipeline) -> None:
             if not end:
                 continue
             await p.start_input_offsets(tp)
-            offset = p.input_offsets.stalled(tp, end, delivered_offset(consumer, tp))
+            offset = p.input_offsets.stalled(tp, end)
             if offset is None:
                 continue
             log.warning(
-                "%s[%d]: records up to offset %d are not being delivered; seeking back to %d",
+                "%s[%d]: no progress past offset %d (log end %d); appending a nudge",
                 tp.topic,
                 tp.partition,
-                end - 1,
                 offset,
+                end,
             )
-            p.counters["offsets.stalled_partitions_sought"] += 1
-            await consumer.seek_wait({tp: offset})
+            p.counters["offsets.stalled_partitions_nudged"] += 1
+            await nudge_targets[tp.topic].send(
+                value=b"", partition=tp.partition, headers=NUDGE_HEADERS
+            )
 
     @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_partition_reader(app: Any, **kwargs: Any) -> None:

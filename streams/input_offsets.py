@@ -55,15 +55,12 @@ class InputOffsets:
         if offset >= self._next.get(key, 0):
             self._next[key] = offset + 1
 
-    def stalled(self, key: Hashable, end_offset: int, delivered: int | None) -> int | None:
+    def stalled(self, key: Hashable, end_offset: int) -> int | None:
         """Periodic check: the offset to re-read ``key`` from if it has been behind
         ``end_offset`` (the log end) without progress since the previous check, else
-        None. A partition merely busy moves on between two checks. ``delivered`` is the
-        offset of the last record the consumer handed to the agent (None: none yet);
-        when it is at or past the next expected offset, records are queued for the agent,
-        not lost, and the partition is not stalled however long it waits its turn."""
+        None. A partition merely busy moves on between two checks."""
         expected = self._next[key]
-        if end_offset <= expected or (delivered is not None and delivered >= expected):
+        if end_offset <= expected:
             self._stalled_at.pop(key, None)
             return None
         if self._stalled_at.get(key) == expected:

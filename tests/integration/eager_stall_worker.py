@@ -16,12 +16,10 @@ from streams.input_offsets import InputOffsets
 def install() -> None:
     stalled = InputOffsets.stalled
 
-    def eager_stalled(
-        self: InputOffsets, key: Hashable, end_offset: int, delivered: int | None
-    ) -> int | None:
+    def eager_stalled(self: InputOffsets, key: Hashable, end_offset: int) -> int | None:
         # The first call arms the check, the second reports: one check is enough.
-        first = stalled(self, key, end_offset, delivered)
-        return first if first is not None else stalled(self, key, end_offset, delivered)
+        first = stalled(self, key, end_offset)
+        return first if first is not None else stalled(self, key, end_offset)
 
     InputOffsets.stalled = eager_stalled  # type: ignore[method-assign]
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.config import Settings, load_settings
 from streams.partition_reader import PartitionReader
@@ -219,6 +219,22 @@ async def committed_offset(ns: Namespace, topic: str, partition: int) -> int | N
     finally:
         await reader.close()
     return committed
+
+
+async def log_end(ns: Namespace, topic: str, partition: int) -> int:
+    """The end offset of ``topic[partition]`` (the offset its next record will get)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=ns.settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
+
+
+async def committed_to_the_end(ns: Namespace, topic: str, partition: int) -> bool:
+    """Whether the worker group has committed every record of ``topic[partition]``."""
+    return await committed_offset(ns, topic, partition) == await log_end(ns, topic, partition)
 
 
 async def worker_counters(ns: Namespace) -> dict[str, int]:

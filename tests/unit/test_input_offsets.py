@@ -51,49 +51,31 @@ def test_a_redelivered_record_is_a_repeat_and_does_not_move_the_ledger_back() ->
 def test_a_partition_behind_its_end_is_stalled_only_without_progress_between_checks() -> None:
     offsets = InputOffsets()
     offsets.begin(TP, committed=0, log_start=0)
-    assert offsets.stalled(TP, end_offset=13, delivered=None) is None  # first sight: busy?
+    assert offsets.stalled(TP, end_offset=13) is None  # first sight: maybe just busy
     offsets.processed(TP, 0)
-    assert offsets.stalled(TP, end_offset=13, delivered=None) is None  # it moved: busy, not stalled
-    assert offsets.stalled(TP, end_offset=13, delivered=None) == 1  # no move since the last check
-    assert offsets.stalled(TP, end_offset=13, delivered=None) is None  # re-armed: two more checks
-    assert offsets.stalled(TP, end_offset=13, delivered=None) == 1
-
-
-def test_a_partition_whose_records_wait_in_the_stream_is_never_stalled() -> None:
-    # Delivered to the agent but queued behind other partitions: seeking back would make
-    # Faust deliver them twice (and stall its commits), so only undelivered ones count.
-    offsets = InputOffsets()
-    offsets.begin(TP, committed=100, log_start=0)
-    for _ in range(4):
-        assert offsets.stalled(TP, end_offset=5000, delivered=100) is None
-        assert offsets.stalled(TP, end_offset=5000, delivered=4000) is None
-    # Delivered up to just before the expected one: the rest was fetched and lost.
-    assert offsets.stalled(TP, end_offset=5000, delivered=99) is None
-    assert offsets.stalled(TP, end_offset=5000, delivered=99) == 100
-    # A delivery in between re-arms the check.
-    assert offsets.stalled(TP, end_offset=5000, delivered=None) is None
-    assert offsets.stalled(TP, end_offset=5000, delivered=100) is None
-    assert offsets.stalled(TP, end_offset=5000, delivered=None) is None
-    assert offsets.stalled(TP, end_offset=5000, delivered=None) == 100
+    assert offsets.stalled(TP, end_offset=13) is None  # it moved: busy, not stalled
+    assert offsets.stalled(TP, end_offset=13) == 1  # no move since the last check
+    assert offsets.stalled(TP, end_offset=13) is None  # re-armed: two more checks needed
+    assert offsets.stalled(TP, end_offset=13) == 1
 
 
 def test_a_partition_at_its_end_is_never_stalled() -> None:
     offsets = InputOffsets()
     offsets.begin(TP, committed=3, log_start=0)
-    assert offsets.stalled(TP, end_offset=3, delivered=None) is None
-    assert offsets.stalled(TP, end_offset=3, delivered=None) is None
-    assert offsets.stalled(TP, end_offset=4, delivered=None) is None
+    assert offsets.stalled(TP, end_offset=3) is None
+    assert offsets.stalled(TP, end_offset=3) is None
+    assert offsets.stalled(TP, end_offset=4) is None
     for offset in range(3, 4):
         offsets.processed(TP, offset)
-    assert offsets.stalled(TP, end_offset=4, delivered=None) is None  # caught up in between
+    assert offsets.stalled(TP, end_offset=4) is None  # caught up in between
 
 
 def test_clear_forgets_every_partition_for_a_new_assignment() -> None:
     offsets = InputOffsets()
     offsets.begin(TP, committed=7, log_start=0)
-    offsets.stalled(TP, end_offset=9, delivered=None)
+    offsets.stalled(TP, end_offset=9)
     offsets.clear()
     assert TP not in offsets
     offsets.begin(TP, committed=2, log_start=0)
     assert offsets.expected(TP) == 2
-    assert offsets.stalled(TP, end_offset=9, delivered=None) is None  # old check forgotten
+    assert offsets.stalled(TP, end_offset=9) is None  # the old check does not carry over
