@@ -13,16 +13,12 @@ than Kizuna should skip records with this header, as they skip clock ticks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from schemas.headers import Headers, has_header
 
 NUDGE_HEADER = "kizuna.nudge"
 NUDGE_HEADERS = [(NUDGE_HEADER, b"1")]
 
 
-def is_nudge(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+def is_nudge(headers: Headers) -> bool:
     """Whether a message with these headers is a nudge."""
-    if not headers:
-        return False
-    if isinstance(headers, Mapping):
-        return NUDGE_HEADER in headers
-    return any(k == NUDGE_HEADER for k, _ in headers)
+    return has_header(headers, NUDGE_HEADER)

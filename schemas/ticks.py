@@ -13,10 +13,9 @@ topic-partition with ``occurred_at`` <= ``T`` has already been sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import orjson
 
+from schemas.headers import Headers, has_header
 from schemas.timestamps import iso
 from schemas.validation import parse_timestamp_ms
 
@@ -29,13 +28,9 @@ def encode_tick(at_ms: int) -> bytes:
     return orjson.dumps({"type": "clock_tick", "at": iso(at_ms)})
 
 
-def is_tick(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+def is_tick(headers: Headers) -> bool:
     """Whether a message with these headers is a clock tick."""
-    if not headers:
-        return False
-    if isinstance(headers, Mapping):
-        return TICK_HEADER in headers
-    return any(k == TICK_HEADER for k, _ in headers)
+    return has_header(headers, TICK_HEADER)
 
 
 def decode_tick(value: bytes | None) -> int | None:

@@ -6,6 +6,7 @@ import random
 
 from agents.domain.clock import PartitionClock
 from agents.domain.timer_index import TimerIndex
+from schemas.nudges import NUDGE_HEADERS, is_nudge
 from schemas.ticks import TICK_HEADERS, decode_tick, encode_tick, is_tick
 from schemas.timestamps import from_ms, iso
 
@@ -79,6 +80,12 @@ def test_tick_round_trip_and_recognition() -> None:
     assert not is_tick(None) and not is_tick([("other", b"x")])
     assert decode_tick(b'{"type": "clock_tick"}') is None
     assert decode_tick(b"garbage") is None
+
+
+def test_a_nudge_is_recognised_and_is_not_a_tick() -> None:
+    assert is_nudge(NUDGE_HEADERS) and is_nudge({"kizuna.nudge": b"1"})
+    assert not is_nudge(None) and not is_nudge(TICK_HEADERS)
+    assert not is_tick(NUDGE_HEADERS)
 
 
 def test_fast_iso_formatting_agrees_with_datetime() -> None:

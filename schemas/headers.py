@@ -1,0 +1,17 @@
+"""Kafka record headers as Kizuna's control records use them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+Headers = Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
+
+
+def has_header(headers: Headers, name: str) -> bool:
+    """Whether ``headers`` (a list of pairs, as aiokafka gives them, or a mapping, as
+    Faust may) hold ``name``."""
+    if not headers:
+        return False
+    if isinstance(headers, Mapping):
+        return name in headers
+    return any(k == name for k, _ in headers)
