@@ -23,11 +23,11 @@ from agents.domain.clock import PartitionClock
 from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
-from schemas.nudges import NUDGE_HEADERS
 from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
 from streams.customer_table import CustomerTable
 from streams.input_offsets import InputOffsets
+from streams.nudge_producer import NudgeProducer
 from streams.partition_reader import PartitionReader
 from streams.read_model import RedisReadModel
 from streams.record_sink import RecordSink
@@ -280,17 +280,7 @@ def _register_input_stall_check(p: Pipeline) -> None:
     partition's end in a 1,000,000-event ingest). A nudge behind queued records only
     costs one empty record."""
     input_topics = set(p.topics.inputs.values())
-    nudge_targets = {
-        name: p.app.topic(
-            name,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=p.settings.kafka.partitions,
-        )
-        for name in sorted(input_topics)
-    }
+    nudges = NudgeProducer(p.settings.bootstrap_servers)
 
     @p.app.timer(p.settings.worker.stall_check_interval_s, name="input_stall_check")
     async def input_stall_check() -> None:
@@ -314,13 +304,12 @@ def _register_input_stall_check(p: Pipeline) -> None:
                 end,
             )
             p.counters["offsets.stalled_partitions_nudged"] += 1
-            await nudge_targets[tp.topic].send(
-                value=b"", partition=tp.partition, headers=NUDGE_HEADERS
-            )
+            await nudges.nudge(tp.topic, tp.partition)
 
     @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def close_partition_reader(app: Any, **kwargs: Any) -> None:
+    async def close_guard_clients(app: Any, **kwargs: Any) -> None:
         await p.partition_reader.close()
+        await nudges.close()
 
 
 def _register_wall_clock_ticks(p: Pipeline) -> None:

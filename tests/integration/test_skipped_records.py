@@ -73,13 +73,19 @@ async def test_records_skipped_before_a_delivered_one_are_read_back_first(
     assert counters.get("events.applied") == 3
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_a_partition_whose_records_were_all_skipped_is_nudged(
-    stack_env: dict[str, str], tmp_path: Path
+    stack_env: dict[str, str], tmp_path: Path, guarantee: str
 ) -> None:
     # Nothing arrives after the lost records, so only the stall check can notice: it
-    # appends a nudge, and the agent reads the hole before the nudge back.
+    # appends a nudge (in exactly-once, inside the partition's transaction), and the
+    # agent reads the hole before the nudge back.
     ns, worker, topic, partition = await start_losing(
-        stack_env, tmp_path, first=3, KIZUNA_STALL_CHECK_INTERVAL_S="1"
+        stack_env,
+        tmp_path,
+        first=3,
+        KIZUNA_STALL_CHECK_INTERVAL_S="1",
+        KIZUNA_PROCESSING_GUARANTEE=guarantee,
     )
     try:
         row = await wait_for(
