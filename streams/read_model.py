@@ -21,9 +21,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+
+from schemas.customer_row import encode_row
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,6 @@ end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))
 return 1
 """
-
-
-def encode_field(value: Any) -> str:
-    """How a summary value is stored in a hash field."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return orjson.dumps(value).decode()
 
 
 class RedisReadModel:
@@ -75,8 +63,7 @@ class RedisReadModel:
         """Queue a row; a newer staged version of the same customer replaces an older one."""
         queued = self._pending.get(customer_id)
         if queued is None or queued[0] < version:
-            encoded = {k: encode_field(v) for k, v in fields.items() if k != "version"}
-            self._stage_encoded(customer_id, version, encoded)
+            self.stage_encoded(customer_id, version, encode_row(fields))
 
     def count(self, counter: str, amount: int = 1) -> None:
         """Queue an increment of a stats counter."""
@@ -98,12 +85,13 @@ class RedisReadModel:
             except Exception:
                 # Put the rows back (unless newer ones were staged meanwhile) and retry later.
                 for customer_id, version, fields in batch:
-                    self._stage_encoded(customer_id, version, fields)
+                    self.stage_encoded(customer_id, version, fields)
                 for name, amount in counters.items():
                     self.count(name, amount)
                 raise
 
-    def _stage_encoded(self, customer_id: str, version: int, fields: dict[str, str]) -> None:
+    def stage_encoded(self, customer_id: str, version: int, fields: dict[str, str]) -> None:
+        """:meth:`stage` for a row already encoded (``schemas.customer_row.encode_row``)."""
         queued = self._pending.get(customer_id)
         if queued is None or queued[0] < version:
             self._pending[customer_id] = (version, fields)

@@ -29,6 +29,7 @@ class RuleParams:
 
     name: ClassVar[str] = ""
     marks_at_risk: ClassVar[bool] = False  # a firing is a churn signal (stage at_risk)
+    reads_co_purchases: ClassVar[bool] = False  # its evaluation reads the co-purchase model
 
     enabled: bool = param(True)
     cooldown_days: int = param(0, min=0, max=3650)
@@ -147,6 +148,7 @@ class CrossSellRule(RuleParams):
     purchase."""
 
     name: ClassVar[str] = "cross_sell"
+    reads_co_purchases: ClassVar[bool] = True
     cooldown_days: int = param(14, min=0, max=3650)
     days: int = param(7, min=1, max=365)
     max_recommendations: int = param(3, min=1, max=20)

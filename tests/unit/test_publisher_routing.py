@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 
+from schemas.customer_row import encode_field
 from streams.config import settings_from_mapping
 from streams.dead_letters import describe_dead_letter
 from streams.publisher import Routed, event_clock_order, route_lines
-from streams.read_model import encode_field
 from streams.topics import TopicNames
 from tests.factories import page_view, purchase
 
