@@ -2,10 +2,14 @@
 
 Thin by design: decoding is :func:`schemas.validation.decode_event`, the state
 change is :func:`agents.domain.engine.process_event`, firing is
-:func:`agents.domain.lifecycle.fire_due_timers`. A customer's read, change and
+:func:`agents.domain.firing.fire_stored`. A customer's read, change and
 store write happen without an ``await`` in between; the one agent of the
 worker then queues its changelog record (and triggers) in the producer in
-that order, through :class:`streams.record_sink.RecordSink`.
+that order, through :class:`streams.record_sink.RecordSink`. A burst of
+firings is read and written here chunk by chunk while a helper process
+(:class:`streams.firing_pool.FiringPool`) evaluates the next chunks; a due
+customer is read and written by no one else meanwhile (it left the timer index
+when it was read), and chunks are written in the order they were read.
 
 Per message on partition ``p``:
 
@@ -31,10 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
 
@@ -42,7 +46,8 @@ from agents.domain.co_purchase import CoPurchaseModel, Pair
 from agents.domain.customer_state import CustomerState, Outcome
 from agents.domain.customer_view import summarize
 from agents.domain.engine import process_event
-from agents.domain.lifecycle import fire_due_timers, next_due
+from agents.domain.firing import FiredCustomer, FiringRequest, FiringResult, fire_stored
+from agents.domain.lifecycle import next_due
 from schemas.codec import dumps, loads
 from schemas.nudges import is_nudge
 from schemas.ticks import decode_tick, is_tick
@@ -64,6 +69,15 @@ HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
 READ_BATCH = 128  # due customers read in one multi-get and fired between event-loop yields
 NEVER = -(2**62)  # a firing bound before every timer
+
+
+class InFlight(NamedTuple):
+    """A chunk of due customers being fired: their stored values, what was asked,
+    and the helper evaluating it (``None``: evaluated in the worker when written)."""
+
+    values: list[bytes | None]
+    request: FiringRequest
+    helper: asyncio.Future[list[FiringResult] | None] | None
 
 
 def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -227,14 +241,30 @@ def register(p: Pipeline) -> None:
         before = await fire_before(partition)
         firing_bounds[partition] = before
         model = p.co_purchases(partition)
+        pool = p.firing_pool
         fired = 0
         rules_fired: Counter[str] = Counter()
+        # Chunks in read order; each is written when its evaluation is done, in order.
+        in_flight: deque[InFlight] = deque()
         due = p.timer_index.pop_due(partition, before)
         while chunk := list(islice(due, READ_BATCH)):
-            fired += await fire_customers(partition, before, chunk, model, rules_fired)
+            values = p.customers.get_many_raw(partition, chunk)
+            request = FiringRequest(
+                before_ms=before,
+                now_ms=None if p.event_time else p.now_ms(),  # event time stamps the due time
+                as_of_ms=p.now_ms(),
+            )
+            helper = pool.submit(values, request) if pool.takes(len(values)) else None
+            in_flight.append(InFlight(values, request, helper))
+            while in_flight and (len(in_flight) > pool.depth or in_flight[0].helper is None):
+                fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
+        while in_flight:
+            fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
         p.customers.commit()
         await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
+        if pool.failures:
+            p.counters["firing.helper_failures"] = pool.failures
         for rule, count in rules_fired.items():
             p.counters[f"triggers.{rule}"] += count
             p.read_model.count(f"triggers.{rule}", count)
@@ -245,37 +275,44 @@ def register(p: Pipeline) -> None:
             if touched:
                 p.save_co_purchases(partition, touched)
 
-    async def fire_customers(
-        partition: int,
-        before: int,
-        chunk: list[str],
-        model: CoPurchaseModel,
-        rules_fired: Counter[str],
+    async def evaluated(chunk: InFlight, model: CoPurchaseModel) -> list[FiredCustomer | None]:
+        """The chunk's results, from its helper or evaluated here (also when its helper
+        died); customers a helper could not fire (they read the co-purchase model) are
+        fired here."""
+        results = None if chunk.helper is None else await chunk.helper
+        if results is not None:
+            p.counters["firing.customers_in_helpers"] += len(results)
+        else:
+            results = fire_stored(chunk.values, chunk.request, engine, model)
+        done: list[FiredCustomer | None] = []
+        for value, result in zip(chunk.values, results, strict=True):
+            if isinstance(result, str):  # NEEDS_CO_PURCHASES
+                result = fire_stored([value], chunk.request, engine, model)[0]
+                if isinstance(result, str):  # pragma: no cover - a model was given
+                    raise RuntimeError(f"fired with the co-purchase model yet got {result!r}")
+            done.append(result)
+        return done
+
+    async def write_fired(
+        partition: int, chunk: InFlight, model: CoPurchaseModel, rules_fired: Counter[str]
     ) -> int:
-        """Fire the due timers of ``chunk``'s customers (their states read in one go,
-        their triggers and states written in one go); returns how many were fired and
-        counts the triggers per rule in ``rules_fired``."""
-        now = None if p.event_time else p.now_ms()  # event time stamps the due time
+        """Apply a chunk's firings: re-index each customer, stage its row if its stage
+        changed, queue its triggers and state (in one go); returns how many customers
+        fired and counts their triggers per rule in ``rules_fired``."""
         triggers: list[tuple[bytes, bytes]] = []
-        states: list[tuple[str, dict[str, Any]]] = []
-        for customer_id, stored in zip(chunk, p.customers.get_many(partition, chunk), strict=True):
-            if stored is None:
+        states: list[tuple[str, bytes]] = []
+        for fired in await evaluated(chunk, model):
+            if fired is None:
                 continue
-            state = CustomerState.from_dict(stored)
-            stage_before = list(state.stage_history[-1]) if state.stage_history else None
-            fired = fire_due_timers(
-                state, before_ms=before, book=engine.rules, co_purchases=model, now_ms=now
-            )
-            if fired:
+            customer_id = fired.customer_id
+            if fired.triggers:
                 key = customer_id.encode()
-                triggers.extend((key, trigger.to_bytes()) for trigger in fired)
-                rules_fired.update(trigger.rule for trigger in fired)
-            state.version += 1
-            # Readers see stages, not timer bookkeeping: mirror only a stage change.
-            stage_after = state.stage_history[-1] if state.stage_history else None
-            states.append(
-                (customer_id, index_and_mirror(partition, state, stage_after != stage_before))
-            )
+                triggers.extend((key, trigger) for trigger in fired.triggers)
+                rules_fired.update(fired.rules)
+            p.timer_index.schedule(partition, customer_id, fired.next_due_ms)
+            if fired.row is not None:
+                p.read_model.stage_encoded(customer_id, fired.version, fired.row)
+            states.append((customer_id, fired.value))
         # The sink hands the records to the producer before this message is acknowledged,
         # so a crash before the commit re-fires them (with the same trigger ids).
         await p.sink.append_many(p.topics.triggers, partition, triggers)

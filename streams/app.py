@@ -26,6 +26,7 @@ from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
 from streams.customer_table import CustomerTable
+from streams.firing_pool import FiringPool
 from streams.input_offsets import InputOffsets
 from streams.nudge_producer import NudgeProducer
 from streams.partition_reader import PartitionReader
@@ -71,6 +72,7 @@ class Pipeline:
     read_model: RedisReadModel
     sink: RecordSink  # the customer table's changelog and the triggers
     partition_reader: PartitionReader  # reads back input records the consumer skipped
+    firing_pool: FiringPool  # helper processes for bursts of firings
     input_offsets: InputOffsets = field(default_factory=InputOffsets)
     timer_index: TimerIndex = field(default_factory=TimerIndex)
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
@@ -216,10 +218,16 @@ def build_pipeline(settings: Settings) -> Pipeline:
             app.conf.id,  # Faust's consumer group
             read_committed=settings.worker.processing_guarantee == "exactly_once",
         ),
+        firing_pool=FiringPool(
+            settings.engine_config(),
+            processes=settings.worker.firing_processes,
+            min_chunk=settings.worker.firing_offload_min,
+        ),
     )
     _register_timer_index_rebuild(pipeline)
     _register_input_stall_check(pipeline)
     _register_read_model_flush(pipeline)
+    _register_firing_pool(pipeline)
     if not pipeline.event_time:
         _register_wall_clock_ticks(pipeline)
     _register_web_views(pipeline)
@@ -310,6 +318,14 @@ def _register_input_stall_check(p: Pipeline) -> None:
     async def close_guard_clients(app: Any, **kwargs: Any) -> None:
         await p.partition_reader.close()
         await nudges.close()
+
+
+def _register_firing_pool(p: Pipeline) -> None:
+    """The helpers stop with the worker (``kizuna worker`` starts them)."""
+
+    @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_firing_pool(app: Any, **kwargs: Any) -> None:
+        p.firing_pool.close()
 
 
 def _register_wall_clock_ticks(p: Pipeline) -> None:

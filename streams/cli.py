@@ -184,6 +184,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             self.spinner = None
 
     pipeline = build_pipeline(settings)
+    pipeline.firing_pool.start()  # importing their code while the worker recovers
     worker = QuietWorker(pipeline.app, loglevel=settings.worker.log_level)
     worker.execute_from_commandline()
     return 0

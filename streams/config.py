@@ -97,6 +97,10 @@ class WorkerSettings:
     stall_check_interval_s: float = _spec(
         5.0, min=0.5, max=300, env="KIZUNA_STALL_CHECK_INTERVAL_S"
     )
+    # Helper processes evaluating bursts of due timers beside the event loop (0: none),
+    # and the smallest chunk of due customers worth shipping to one.
+    firing_processes: int = _spec(1, min=0, max=64, env="KIZUNA_FIRING_PROCESSES")
+    firing_offload_min: int = _spec(32, min=1, max=128, env="KIZUNA_FIRING_OFFLOAD_MIN")
     rocksdb_block_cache_mb: int = _spec(64, min=8, max=16_384)
     rocksdb_write_buffer_mb: int = _spec(16, min=1, max=1024)
     log_level: str = _spec(

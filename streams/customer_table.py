@@ -66,16 +66,25 @@ class CustomerTable:
         return None if raw is None else loads(raw)
 
     def get_many(self, partition: int, customer_ids: list[str]) -> list[dict[str, Any] | None]:
-        """The states of ``customer_ids`` on ``partition``, in order, with one RocksDB
-        multi-get for those not batched (a burst of firings reads hundreds at a time)."""
-        db = self._database(partition)
-        if db is None:
-            return [self.get(partition, customer_id) for customer_id in customer_ids]
-        keys = [customer_key(customer_id) for customer_id in customer_ids]
-        unwritten = self._unwritten.get(partition) or {}
-        found = iter(db.get([key for key in keys if key not in unwritten]))
-        raws = [unwritten[key] if key in unwritten else next(found) for key in keys]
+        """The states of ``customer_ids`` on ``partition``, in order (see :meth:`get_many_raw`)."""
+        raws = self.get_many_raw(partition, customer_ids)
         return [None if raw is None else loads(raw) for raw in raws]
+
+    def get_many_raw(self, partition: int, customer_ids: list[str]) -> list[bytes | None]:
+        """The encoded states of ``customer_ids`` on ``partition``, in order (batched
+        writes included), with one RocksDB multi-get for those not batched (a burst of
+        firings reads hundreds at a time)."""
+        db = self._database(partition)
+        unwritten = self._unwritten.get(partition) or {}
+        keys = [customer_key(customer_id) for customer_id in customer_ids]
+        if db is None:
+            data = self.table.data
+            return [
+                unwritten[key] if key in unwritten else data.get(customer_id)
+                for key, customer_id in zip(keys, customer_ids, strict=True)
+            ]
+        found = iter(db.get([key for key in keys if key not in unwritten]))
+        return [unwritten[key] if key in unwritten else next(found) for key in keys]
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every customer of every partition this worker holds (recovery only)."""
@@ -95,12 +104,12 @@ class CustomerTable:
         if not self._unwritten:
             self._persist_offsets()
 
-    async def put_batched(self, partition: int, states: list[tuple[str, dict[str, Any]]]) -> None:
-        """Write ``(customer_id, state)`` pairs in a burst: to the store at
+    async def put_batched(self, partition: int, states: list[tuple[str, bytes]]) -> None:
+        """Write ``(customer_id, encoded state)`` pairs in a burst: to the store at
         :meth:`commit`, their changelog records in the sink's open batch (its ``flush``
         hands it over). Call :meth:`commit` and the sink's ``flush`` before the message
         is acknowledged."""
-        records = [(customer_key(customer_id), dumps(data)) for customer_id, data in states]
+        records = [(customer_key(customer_id), value) for customer_id, value in states]
         unwritten = self._unwritten.setdefault(partition, {})
         unwritten.update(records)
         if len(unwritten) >= STORE_BATCH:

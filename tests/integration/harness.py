@@ -138,6 +138,23 @@ class WorkerProcess:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def firing_helpers(self) -> list[int]:
+        """Process ids of the worker's firing helpers (its ``spawn``-started children)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except FileNotFoundError:  # the worker is gone
+            return []
+        helpers = []
+        for child in map(int, children):
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    helpers.append(child)
+            except FileNotFoundError:  # exited meanwhile
+                continue
+        return helpers
+
     def assert_alive(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, (
             f"worker exited with {self.proc and self.proc.returncode}:\n{self.log_tail()}"

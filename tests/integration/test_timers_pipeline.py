@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -76,7 +79,10 @@ async def drain(ns: Namespace, worker: WorkerProcess, ticks: int) -> dict[str, i
 async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers_of_every_rule(
     stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    ns = Namespace.create(stack_env, tmp_path, KIZUNA_CLOCK_MODE="event")
+    # Every firing goes to a helper process (and cross-sells come back to the worker).
+    ns = Namespace.create(
+        stack_env, tmp_path, KIZUNA_CLOCK_MODE="event", KIZUNA_FIRING_OFFLOAD_MIN="1"
+    )
     await ns.ensure_topics()
     events = generate_history(7, 150, START, 450, bad_every=400)
     path = write_jsonl(tmp_path / "year.jsonl", events)
@@ -105,6 +111,46 @@ async def test_event_clock_replay_of_a_year_fires_exactly_the_backtest_triggers_
     }
     assert sorted(got) == sorted(expected)  # byte for byte, facts included
     assert counters.get("dead_letter.bad_timestamp", 0) == len(events) // 400 + 1
+    assert counters["firing.customers_in_helpers"] > 0
+    assert counters.get("firing.helper_failures", 0) == 0
+
+
+async def test_a_killed_firing_helper_loses_no_trigger_and_is_replaced(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    ns = Namespace.create(
+        stack_env,
+        tmp_path,
+        KIZUNA_CLOCK_MODE="event",
+        KIZUNA_CONFIG=lapse_only(tmp_path),
+        KIZUNA_FIRING_OFFLOAD_MIN="1",
+    )
+    await ns.ensure_topics()
+    spenders = [purchase(f"h-{i}", iso(START + i * 3_600_000), 7000) for i in range(40)]
+    first = write_jsonl(tmp_path / "first.jsonl", spenders)
+    worker = WorkerProcess(ns).start()
+    try:
+        ticks = publish_event_clock(ns, first, iso(START + 100 * MS_PER_DAY))
+        before = await drain(ns, worker, ticks)  # the 90-day lapses fired through a helper
+        assert before["firing.customers_in_helpers"] >= 40
+        [helper] = await wait_for(
+            lambda: asyncio.sleep(0, worker.firing_helpers()), lambda pids: len(pids) == 1
+        )
+        os.kill(helper, signal.SIGKILL)
+
+        later = write_jsonl(tmp_path / "later.jsonl", [purchase("other", iso(START), 10)])
+        more_ticks = publish_event_clock(ns, later, iso(START + 200 * MS_PER_DAY))
+        after = await drain(ns, worker, ticks + more_ticks)
+        got = await emitted_triggers(ns, 81)
+        replaced = worker.firing_helpers()
+    finally:
+        worker.stop()
+    ids = [Trigger.from_bytes(t).trigger_id for t in got]
+    assert len(ids) == len(set(ids)) == 80  # every 180-day lapse too, none twice
+    combined = write_jsonl(tmp_path / "all.jsonl", [*spenders, orjson.loads(later.read_bytes())])
+    assert sorted(got) == sorted(backtest(ns, combined, iso(START + 200 * MS_PER_DAY)))
+    assert after["firing.helper_failures"] == 1
+    assert len(replaced) == 1 and replaced != [helper]
 
 
 async def test_sigkill_with_pending_timers_then_restart_fires_each_due_trigger_once(

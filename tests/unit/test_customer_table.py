@@ -53,6 +53,7 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
         {"customer_id": "a", "version": 1},
     ]
     assert states == [table.get(2, cid) for cid in ["c", "missing", "a"]]
+    assert table.get_many_raw(2, ["c", "missing"]) == [table._unwritten[2][customer_key("c")], None]
     assert table.get_many(3, []) == []
     for opened in store.dbs.values():
         opened.close()
@@ -81,7 +82,7 @@ async def test_batched_puts_reach_the_changelog_at_once_and_the_store_at_commit(
     )
     states = [("a", {"customer_id": "a", "version": 2}), ("b", {"customer_id": "b", "version": 5})]
 
-    await table.put_batched(1, states)
+    await table.put_batched(1, [(cid, dumps(data)) for cid, data in states])
 
     records = [(customer_key(cid), dumps(data)) for cid, data in states]
     assert sink.appended == [("kizuna-customers-changelog", 1, records)]

@@ -1,0 +1,147 @@
+"""The firing pool's helper processes (real processes, no broker): they give the bytes
+firing in place gives, a dead one is replaced without losing a chunk, and none
+outlives its worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agents.domain.co_purchase import CoPurchaseModel
+from agents.domain.customer_state import CustomerState, StateLimits
+from agents.domain.engine import EngineConfig, process_event
+from agents.domain.firing import NEEDS_CO_PURCHASES, FiringRequest, fire_stored
+from agents.domain.rulebook import Rulebook
+from schemas.codec import dumps
+from schemas.timestamps import MS_PER_DAY, iso
+from schemas.validation import parse_timestamp_ms
+from streams.firing_pool import MAX_RESTARTS, FiringPool
+from tests.factories import purchase, record
+
+DAY0 = parse_timestamp_ms("2025-01-01T00:00:00Z")
+ENGINE = EngineConfig(
+    StateLimits(), {"JPY": 1.0}, Rulebook.only("lapse_90d", "lapse_180d", "cross_sell")
+)
+LAPSES = EngineConfig(StateLimits(), {"JPY": 1.0}, Rulebook.only("lapse_90d", "lapse_180d"))
+REQUEST = FiringRequest(before_ms=DAY0 + 200 * MS_PER_DAY, now_ms=None, as_of_ms=DAY0)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def customers(count: int, first_day: int = 0, engine: EngineConfig = ENGINE) -> list[bytes | None]:
+    """Stored customers who bought once, one a day from ``first_day``, and a missing one."""
+    values: list[bytes | None] = []
+    for n in range(first_day, first_day + count):
+        state = CustomerState(f"c{n}")
+        process_event(state, record(purchase(f"c{n}", iso(DAY0 + n * MS_PER_DAY), 6000)), engine)
+        values.append(dumps(state.to_dict()))
+    return [*values, None]
+
+
+async def helper_results(pool: FiringPool, values: list[bytes | None]) -> object:
+    future = pool.submit(values, REQUEST)
+    assert future is not None
+    return await future
+
+
+async def test_a_helper_fires_exactly_what_firing_in_place_gives() -> None:
+    # Lapses due (bought on days 0..99, no cross-sell then), and three cross-sells due.
+    values = customers(100, 0, LAPSES) + customers(10, 190)
+    pool = FiringPool(ENGINE, processes=1, min_chunk=1)
+    pool.start()
+    try:
+        results = await helper_results(pool, values)
+    finally:
+        pool.close()
+
+    in_place = fire_stored(values, REQUEST, ENGINE, co_purchases=None)
+    assert results == in_place
+    assert isinstance(results, list) and results.count(NEEDS_CO_PURCHASES) == 3
+    fired = [r for r in results if not isinstance(r, str | None)]
+    assert sum(len(r.triggers) for r in fired) == 100 + 20  # all 90-day lapses, 20 180-day
+    with_model = fire_stored(values, REQUEST, ENGINE, CoPurchaseModel())
+    assert [r for r in results if r != NEEDS_CO_PURCHASES] == [
+        w for r, w in zip(results, with_model, strict=True) if r != NEEDS_CO_PURCHASES
+    ]
+
+
+async def test_a_killed_helper_is_replaced_and_its_chunk_comes_back_to_the_caller() -> None:
+    values = customers(20)
+    pool = FiringPool(ENGINE, processes=1, min_chunk=5)
+    pool.start()
+    try:
+        assert pool.takes(5) and not pool.takes(4)
+        assert await helper_results(pool, values) == fire_stored(values, REQUEST, ENGINE, None)
+        [first] = pool.pids()
+        os.kill(first, signal.SIGKILL)
+        await asyncio.sleep(0.5)  # the pool notices
+
+        future = pool.submit(values, REQUEST)
+        assert future is None or await future is None  # evaluate this chunk in place
+        assert pool.failures == 1 and pool.takes(5)
+        assert await helper_results(pool, values) == fire_stored(values, REQUEST, ENGINE, None)
+        assert pool.pids() and pool.pids() != [first]
+
+        for _ in range(MAX_RESTARTS):
+            for pid in pool.pids():
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            future = pool.submit(values, REQUEST)
+            assert future is None or await future is None
+        assert pool.failures == MAX_RESTARTS + 1
+        assert not pool.takes(20)  # from now on every chunk is fired in place
+    finally:
+        pool.close()
+
+
+HOLDER = """
+import sys, time
+from agents.domain.customer_state import StateLimits
+from agents.domain.engine import EngineConfig
+from agents.domain.rulebook import Rulebook
+from streams.firing_pool import FiringPool
+
+if __name__ == "__main__":
+    pool = FiringPool(EngineConfig(StateLimits(), {}, Rulebook()), processes=2, min_chunk=1)
+    pool.start()
+    while len(pool.pids()) < 2:
+        time.sleep(0.05)
+    print(*pool.pids(), flush=True)
+    time.sleep(120)
+"""
+
+
+def test_helpers_exit_when_their_worker_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    holder = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        helpers = [int(pid) for pid in holder.stdout.readline().split()]
+        assert len(helpers) == 2 and all(alive(pid) for pid in helpers)
+    finally:
+        holder.kill()  # SIGKILL: the worker cannot close its pool
+        holder.wait(10)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in helpers)
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by init, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
