@@ -18,7 +18,9 @@ same worker.
 ``--resume DIR`` skips publishing and ingest: it restarts a worker on the
 topics and data directory of an earlier run (``data=`` in its output) and
 measures the next cohorts' bursts, so a changed worker can be re-measured at
-full scale without re-ingesting. Runs in event-clock mode on a fresh topic
+full scale without re-ingesting. ``--firing-processes N`` sets the worker's
+firing helpers (``worker.firing_processes``; 0 fires in the event loop only),
+for a run or for a resumed run. Runs in event-clock mode on a fresh topic
 prefix; leaves the stack running.
 """
 
@@ -190,12 +192,16 @@ async def ingest(args: argparse.Namespace) -> Namespace:
         KIZUNA_CLOCK_MODE="event",
         KIZUNA_STORE=args.store,
         KIZUNA_LOG_LEVEL="warning",
+        KIZUNA_FIRING_PROCESSES=str(1 if args.firing_processes is None else args.firing_processes),
         # The burst under test is lapse timers; the rest of the catalogue would add
         # follow-ups, nudges and cross-sells due before day 90.
         KIZUNA_CONFIG=rules_only_config(tmp, "lapse_90d", "lapse_180d"),
     )
     await ns.ensure_topics()
-    print(f"store={args.store} partitions={ns.settings.kafka.partitions} data={tmp}")
+    print(
+        f"store={args.store} partitions={ns.settings.kafka.partitions} "
+        f"firing_processes={ns.settings.worker.firing_processes} data={tmp}"
+    )
 
     t0 = time.monotonic()
     await publish(ns, args.customers, args.due)
@@ -247,14 +253,17 @@ async def bursts(
         print(f"no burst: all {cohorts(customers, due)} cohorts have fired")
     for cohort in range(first, last):
         size = min(due, customers - cohort * due)
+        helpers = worker.firing_helpers()
         cpu_before = cpu_s(worker.proc.pid)
         main_before = cpu_s(worker.proc.pid, main_thread=True)
+        helpers_before = sum(cpu_s(pid) for pid in helpers)
         started = await tick_to(ns, DAY0 + (LAPSE_DAYS + cohort) * MS_PER_DAY)
         expect = cohort * due + size  # the triggers topic holds every earlier cohort's too
         held = await wait_for_triggers(ns, expect, worker)
         fire_s = time.monotonic() - started
         fire_cpu_s = cpu_s(worker.proc.pid) - cpu_before
         main_cpu_s = cpu_s(worker.proc.pid, main_thread=True) - main_before
+        helpers_cpu_s = sum(cpu_s(pid) for pid in helpers) - helpers_before
         counters = await worker_counters(ns)
         print(
             f"burst (cohort {cohort}): {size:,} triggers on the triggers topic "
@@ -262,9 +271,26 @@ async def bursts(
             f"{held:,}, worker counted {counters.get('triggers.lapse_90d', 0):,} lapse_90d "
             f"since its start); worker RSS {rss_mb(worker.proc.pid):,.0f} MB; worker CPU "
             f"{fire_cpu_s:.2f} s in all threads, {main_cpu_s:.2f} s in the event loop "
-            f"({main_cpu_s / size * 1e6:.0f} us per trigger)"
+            f"({main_cpu_s / size * 1e6:.0f} us per trigger); "
+            f"{describe_helpers(helpers, helpers_cpu_s, size, counters)}"
         )
         save_state(ns, fired_cohorts=cohort + 1)
+
+
+def describe_helpers(
+    helpers: list[int], cpu_used_s: float, size: int, counters: dict[str, int]
+) -> str:
+    """The firing helpers' share of a burst: CPU, RSS, customers they evaluated."""
+    if not helpers:
+        return "no firing helpers"
+    rss = sum(rss_mb(pid) for pid in helpers)
+    return (
+        f"{len(helpers)} firing helper(s): CPU {cpu_used_s:.2f} s "
+        f"({cpu_used_s / size * 1e6:.0f} us per trigger), RSS {rss:,.0f} MB, "
+        f"{counters.get('firing.customers_in_helpers', 0):,} customers evaluated in helpers "
+        f"since the worker's start, helper failures "
+        f"{counters.get('firing.helper_failures', 0)}"
+    )
 
 
 async def restart(ns: Namespace) -> WorkerProcess:
@@ -292,8 +318,14 @@ async def main(args: argparse.Namespace) -> None:
         (await restart(await ingest(args))).stop()
         return
     state = load_state(args.resume)
-    ns = Namespace(env=state["env"], data_dir=args.resume)
-    print(f"resuming {args.resume}: {state['customers']:,} customers, cohorts of {state['due']:,}")
+    env = dict(state["env"])
+    if args.firing_processes is not None:
+        env["KIZUNA_FIRING_PROCESSES"] = str(args.firing_processes)
+    ns = Namespace(env=env, data_dir=args.resume)
+    print(
+        f"resuming {args.resume}: {state['customers']:,} customers, cohorts of "
+        f"{state['due']:,}, firing_processes={ns.settings.worker.firing_processes}"
+    )
     worker = await restart(ns)
     try:
         await bursts(
@@ -317,6 +349,11 @@ if __name__ == "__main__":
     parser.add_argument("--store", default="rocksdict://", choices=("rocksdict://", "memory://"))
     parser.add_argument("--bursts", type=int, default=1, help="cohorts to fire, one by one")
     parser.add_argument(
+        "--firing-processes",
+        type=int,
+        help="the worker's firing helpers (worker.firing_processes; default 1)",
+    )
+    parser.add_argument(
         "--resume", type=Path, help="data directory of an earlier run: re-measure its next bursts"
     )
     args = parser.parse_args()
@@ -324,6 +361,8 @@ if __name__ == "__main__":
         parser.error("expected 0 < --due <= --customers")
     if cohorts(args.customers, args.due) >= LAPSE_DAYS:
         parser.error(f"expected --customers / --due < {LAPSE_DAYS} (one cohort per day)")
+    if args.firing_processes is not None and not 0 <= args.firing_processes <= 64:
+        parser.error("expected 0 <= --firing-processes <= 64")
     if args.bursts < 1:
         parser.error("expected --bursts >= 1")
     if args.resume is not None and not (args.resume / STATE_FILE).is_file():
