@@ -6,10 +6,11 @@ change is :func:`agents.domain.engine.process_event`, firing is
 store write happen without an ``await`` in between; the one agent of the
 worker then queues its changelog record (and triggers) in the producer in
 that order, through :class:`streams.record_sink.RecordSink`. A burst of
-firings is read and written here chunk by chunk while a helper process
-(:class:`streams.firing_pool.FiringPool`) evaluates the next chunks; a due
-customer is read and written by no one else meanwhile (it left the timer index
-when it was read), and chunks are written in the order they were read.
+firings is read and written here chunk by chunk while helper processes
+(:class:`streams.firing_pool.FiringPool`) evaluate the next chunks, and the
+agent evaluates a chunk itself whenever the helpers are busy; a due customer
+is read and written by no one else meanwhile (it left the timer index when it
+was read), and chunks are written in the order they were read.
 
 Per message on partition ``p``:
 
@@ -68,16 +69,22 @@ HEADER_PARTITION = "kizuna.source_partition"
 HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
 READ_BATCH = 128  # due customers read in one multi-get and fired between event-loop yields
+MAX_IN_FLIGHT = 8  # chunks read but not yet written, at most (bounds a burst's memory)
 NEVER = -(2**62)  # a firing bound before every timer
 
 
 class InFlight(NamedTuple):
-    """A chunk of due customers being fired: their stored values, what was asked,
-    and the helper evaluating it (``None``: evaluated in the worker when written)."""
+    """A chunk of due customers being fired: their stored values, what was asked, and
+    either the helper evaluating it or its results evaluated in the worker."""
 
     values: list[bytes | None]
     request: FiringRequest
     helper: asyncio.Future[list[FiringResult] | None] | None
+    results: list[FiringResult] | None
+
+    @property
+    def ready(self) -> bool:
+        return self.helper is None or self.helper.done()
 
 
 def dead_letter_headers(message: Message, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -244,7 +251,8 @@ def register(p: Pipeline) -> None:
         pool = p.firing_pool
         fired = 0
         rules_fired: Counter[str] = Counter()
-        # Chunks in read order; each is written when its evaluation is done, in order.
+        # Chunks in read order, written in that order once evaluated. A chunk goes to a
+        # helper if one is free; otherwise the worker evaluates it rather than wait.
         in_flight: deque[InFlight] = deque()
         due = p.timer_index.pop_due(partition, before)
         while chunk := list(islice(due, READ_BATCH)):
@@ -254,10 +262,18 @@ def register(p: Pipeline) -> None:
                 now_ms=None if p.event_time else p.now_ms(),  # event time stamps the due time
                 as_of_ms=p.now_ms(),
             )
-            helper = pool.submit(values, request) if pool.takes(len(values)) else None
-            in_flight.append(InFlight(values, request, helper))
-            while in_flight and (len(in_flight) > pool.depth or in_flight[0].helper is None):
+            in_helpers = sum(1 for c in in_flight if not c.ready)
+            helper = None
+            if pool.takes(len(values)) and in_helpers < pool.depth:
+                helper = pool.submit(values, request)
+            results = None if helper is not None else fire_stored(values, request, engine, model)
+            in_flight.append(InFlight(values, request, helper, results))
+            written = False
+            while in_flight and (in_flight[0].ready or len(in_flight) >= MAX_IN_FLIGHT):
                 fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
+                written = True
+            if not written:
+                await asyncio.sleep(0)  # let finished helpers report
         while in_flight:
             fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
         p.customers.commit()
@@ -279,11 +295,13 @@ def register(p: Pipeline) -> None:
         """The chunk's results, from its helper or evaluated here (also when its helper
         died); customers a helper could not fire (they read the co-purchase model) are
         fired here."""
-        results = None if chunk.helper is None else await chunk.helper
-        if results is not None:
-            p.counters["firing.customers_in_helpers"] += len(results)
-        else:
+        results = chunk.results if chunk.helper is None else await chunk.helper
+        if results is None:  # its helper died
             results = fire_stored(chunk.values, chunk.request, engine, model)
+            p.counters["firing.customers_in_worker"] += len(results)
+        else:
+            where = "worker" if chunk.helper is None else "helpers"
+            p.counters[f"firing.customers_in_{where}"] += len(results)
         done: list[FiredCustomer | None] = []
         for value, result in zip(chunk.values, results, strict=True):
             if isinstance(result, str):  # NEEDS_CO_PURCHASES

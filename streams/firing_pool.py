@@ -4,9 +4,10 @@ A burst of firings is CPU-bound Python: per customer, decoding its state,
 running its rules, encoding its state, triggers and read-model row (about
 half the worker's time per trigger, measured). The event loop runs on one
 core; the pool runs that evaluation (:func:`agents.domain.firing.fire_stored`,
-pure) in ``processes`` helper processes, so the event loop only reads the
-states, hands the results to Kafka, RocksDB and Redis, and reads the next
-chunk while a helper evaluates this one.
+pure) in ``processes`` helper processes, so the event loop mostly reads the
+states and hands the results to Kafka, RocksDB and Redis while the helpers
+evaluate; it evaluates a chunk itself only when every helper is busy
+(``depth`` chunks in flight).
 
 Only chunks of at least ``min_chunk`` customers go to a helper: one or two
 customers due after an event cost less to fire in place than to ship. The
