@@ -65,11 +65,6 @@ class CustomerTable:
             raw = db.get(key) if db is not None else self.table.data.get(customer_id)
         return None if raw is None else loads(raw)
 
-    def get_many(self, partition: int, customer_ids: list[str]) -> list[dict[str, Any] | None]:
-        """The states of ``customer_ids`` on ``partition``, in order (see :meth:`get_many_raw`)."""
-        raws = self.get_many_raw(partition, customer_ids)
-        return [None if raw is None else loads(raw) for raw in raws]
-
     def get_many_raw(self, partition: int, customer_ids: list[str]) -> list[bytes | None]:
         """The encoded states of ``customer_ids`` on ``partition``, in order (batched
         writes included), with one RocksDB multi-get for those not batched (a burst of

@@ -112,10 +112,6 @@ class FiringPool:
             self._executor.submit(_ready)
 
     @property
-    def available(self) -> bool:
-        return self._executor is not None
-
-    @property
     def depth(self) -> int:
         """Chunks worth having with the helpers: two queued per helper besides the one it
         evaluates. A finished chunk's results and the next chunk pass through the worker's

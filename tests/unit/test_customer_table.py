@@ -11,7 +11,7 @@ import faust
 import pytest
 import rocksdict
 
-from schemas.codec import dumps
+from schemas.codec import dumps, loads
 from streams.customer_table import CustomerTable, customer_key
 
 
@@ -37,6 +37,10 @@ class _RocksStore:
         return self.dbs[partition]
 
 
+def decoded(values: list[bytes | None]) -> list[Any]:
+    return [None if value is None else loads(value) for value in values]
+
+
 def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -> None:
     store = _RocksStore(tmp_path)
     table = CustomerTable(cast(Any, SimpleNamespace(data=store)), cast(Any, None))
@@ -45,7 +49,7 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
     db[customer_key("c")] = dumps({"customer_id": "c", "version": 1})
     table._unwritten[2] = {customer_key("c"): dumps({"customer_id": "c", "version": 2})}
 
-    states = table.get_many(2, ["c", "missing", "a"])
+    states = decoded(table.get_many_raw(2, ["c", "missing", "a"]))
 
     assert states == [
         {"customer_id": "c", "version": 2},
@@ -54,7 +58,7 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
     ]
     assert states == [table.get(2, cid) for cid in ["c", "missing", "a"]]
     assert table.get_many_raw(2, ["c", "missing"]) == [table._unwritten[2][customer_key("c")], None]
-    assert table.get_many(3, []) == []
+    assert table.get_many_raw(3, []) == []
     for opened in store.dbs.values():
         opened.close()
 
@@ -88,8 +92,8 @@ async def test_batched_puts_reach_the_changelog_at_once_and_the_store_at_commit(
     assert sink.appended == [("kizuna-customers-changelog", 1, records)]
     db = store._db_for_partition(1)
     assert db.get(customer_key("a")) is None  # not in the store before the commit...
-    assert table.get_many(1, ["b", "a"]) == [states[1][1], states[0][1]]  # ...but readable
+    assert decoded(table.get_many_raw(1, ["b", "a"])) == [states[1][1], states[0][1]]  # readable
     table.commit()
     assert [db.get(key) for key, _ in records] == [value for _, value in records]
-    assert table.get_many(1, ["a", "b"]) == [states[0][1], states[1][1]]
+    assert decoded(table.get_many_raw(1, ["a", "b"])) == [states[0][1], states[1][1]]
     db.close()
