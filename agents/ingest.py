@@ -111,14 +111,13 @@ def register(p: Pipeline) -> None:
     progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
     firing_bounds: dict[int, int] = {}  # partition -> bound of its last timer firing (ms)
 
-    def index_and_mirror(partition: int, state: CustomerState, mirror: bool) -> dict[str, Any]:
+    def index_and_mirror(partition: int, state: CustomerState) -> dict[str, Any]:
         """Index the state's next timer, stage it for Redis; returns its table value."""
         data = state.to_dict()
         p.timer_index.schedule(partition, state.customer_id, next_due(state))
-        if mirror:
-            summary = summarize(state, p.now_ms(), engine.limits)
-            summary["state"] = data
-            p.read_model.stage(state.customer_id, state.version, summary)
+        summary = summarize(state, p.now_ms(), engine.limits)
+        summary["state"] = data
+        p.read_model.stage(state.customer_id, state.version, summary)
         return data
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
@@ -163,7 +162,7 @@ def register(p: Pipeline) -> None:
         if step.outcome is not Outcome.APPLIED:
             return
         state.partition = message.partition
-        data = index_and_mirror(message.partition, state, mirror=True)
+        data = index_and_mirror(message.partition, state)
         await p.customers.put(message.partition, state.customer_id, data)
         if step.co_purchased:
             broadcast(
