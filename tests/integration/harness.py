@@ -139,7 +139,7 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def firing_helpers(self) -> list[int]:
-        """Process ids of the worker's firing helpers (its ``spawn``-started children)."""
+        """Process ids of the worker's firing helpers (its ``streams.firing_helper`` children)."""
         assert self.proc is not None
         pid = self.proc.pid
         try:
@@ -149,7 +149,7 @@ class WorkerProcess:
         helpers = []
         for child in map(int, children):
             try:
-                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                if b"streams.firing_helper" in Path(f"/proc/{child}/cmdline").read_bytes():
                     helpers.append(child)
             except FileNotFoundError:  # exited meanwhile
                 continue

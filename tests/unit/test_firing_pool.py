@@ -4,7 +4,6 @@ outlives its worker."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -42,6 +41,16 @@ def customers(count: int, first_day: int = 0, engine: EngineConfig = ENGINE) -> 
     return [*values, None]
 
 
+def lapsed_customers(count: int) -> list[bytes | None]:
+    """``count`` stored customers who bought on day 0: each fires both lapses."""
+    values: list[bytes | None] = []
+    for n in range(count):
+        state = CustomerState(f"l{n}")
+        process_event(state, record(purchase(f"l{n}", iso(DAY0), 6000)), LAPSES)
+        values.append(dumps(state.to_dict()))
+    return values
+
+
 async def helper_results(pool: FiringPool, values: list[bytes | None]) -> object:
     future = pool.submit(values, REQUEST)
     assert future is not None
@@ -69,33 +78,44 @@ async def test_a_helper_fires_exactly_what_firing_in_place_gives() -> None:
     ]
 
 
-async def test_a_killed_helper_is_replaced_and_its_chunk_comes_back_to_the_caller() -> None:
-    values = customers(20)
+async def test_a_killed_helper_is_replaced_and_its_chunks_come_back_to_the_caller() -> None:
+    small = customers(20)
+    big = lapsed_customers(1500)  # some 100 ms of evaluation per chunk
     pool = FiringPool(ENGINE, processes=1, min_chunk=5)
     pool.start()
     try:
         assert pool.takes(5) and not pool.takes(4)
-        assert await helper_results(pool, values) == fire_stored(values, REQUEST, ENGINE, None)
+        assert await helper_results(pool, small) == fire_stored(small, REQUEST, ENGINE, None)
         [first] = pool.pids()
-        os.kill(first, signal.SIGKILL)
-        await asyncio.sleep(0.5)  # the pool notices
 
-        future = pool.submit(values, REQUEST)
-        assert future is None or await future is None  # evaluate this chunk in place
+        in_flight = [pool.submit(big, REQUEST) for _ in range(3)]
+        os.kill(first, signal.SIGKILL)  # before it answers the first of them
+        assert [await future for future in in_flight if future is not None] == [None] * 3
         assert pool.failures == 1 and pool.takes(5)
-        assert await helper_results(pool, values) == fire_stored(values, REQUEST, ENGINE, None)
+        assert await helper_results(pool, small) == fire_stored(small, REQUEST, ENGINE, None)
         assert pool.pids() and pool.pids() != [first]
 
         for _ in range(MAX_RESTARTS):
+            future = pool.submit(big, REQUEST)
             for pid in pool.pids():
                 os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.5)
-            future = pool.submit(values, REQUEST)
-            assert future is None or await future is None
+            assert future is not None and await future is None
         assert pool.failures == MAX_RESTARTS + 1
-        assert not pool.takes(20)  # from now on every chunk is fired in place
+        assert not pool.takes(20) and pool.pids() == []  # every chunk is fired in place now
+        assert pool.submit(small, REQUEST) is None
     finally:
         pool.close()
+
+
+async def test_closing_the_pool_answers_pending_chunks_and_stops_the_helpers() -> None:
+    values = lapsed_customers(1500)
+    pool = FiringPool(ENGINE, processes=2, min_chunk=1)
+    pool.start()
+    helpers = pool.pids()
+    pending = [pool.submit(values, REQUEST) for _ in range(4)]
+    pool.close()
+    assert [await future for future in pending if future is not None] == [None] * 4
+    assert not pool.takes(1) and not any(alive(pid) for pid in helpers)
 
 
 HOLDER = """
