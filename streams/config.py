@@ -103,6 +103,9 @@ class WorkerSettings:
     firing_offload_min: int = _spec(32, min=1, max=128, env="KIZUNA_FIRING_OFFLOAD_MIN")
     rocksdb_block_cache_mb: int = _spec(64, min=8, max=16_384)
     rocksdb_write_buffer_mb: int = _spec(16, min=1, max=1024)
+    # "low": RocksDB's compaction threads run at the lowest CPU priority, so a burst of
+    # firings does not share the cores with compaction left over from an ingest.
+    rocksdb_compaction_priority: str = _spec("low", choices=("low", "normal"))
     log_level: str = _spec(
         "info", choices=("debug", "info", "warning", "error"), env="KIZUNA_LOG_LEVEL"
     )
