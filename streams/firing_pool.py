@@ -92,11 +92,10 @@ class _Helper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsent = bytearray()
         self._received = bytearray()
-        try:
-            self._stdin.write(frame(engine))  # blocking, small: fits in the pipe
+        # Blocking, small: fits in the pipe. If it died already, its first chunk finds out.
+        with contextlib.suppress(BrokenPipeError):
+            self._stdin.write(frame(engine))
             self._stdin.flush()
-        except BrokenPipeError:
-            self.alive = False
 
     def send(self, values: Sequence[bytes | None], request: FiringRequest) -> Answer:
         """Queue a chunk; the future gets its results, or ``None`` if the helper dies first."""

@@ -4,6 +4,7 @@ outlives its worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -103,6 +104,24 @@ async def test_a_killed_helper_is_replaced_and_its_chunks_come_back_to_the_calle
         assert pool.failures == MAX_RESTARTS + 1
         assert not pool.takes(20) and pool.pids() == []  # every chunk is fired in place now
         assert pool.submit(small, REQUEST) is None
+    finally:
+        pool.close()
+
+
+async def test_a_helper_dead_before_its_first_chunk_is_noticed_and_replaced() -> None:
+    values = customers(20)
+    pool = FiringPool(ENGINE, processes=1, min_chunk=1)
+    pool.start()
+    try:
+        [first] = pool.pids()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(first) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        future = pool.submit(values, REQUEST)
+        assert future is not None and await future is None
+        assert pool.failures == 1 and pool.pids() and pool.pids() != [first]
+        assert await helper_results(pool, values) == fire_stored(values, REQUEST, ENGINE, None)
     finally:
         pool.close()
 
