@@ -2,7 +2,7 @@
 
 This module is the single source of truth for what a valid input event is.
 The validator (:mod:`schemas.validation`), the JSON Schema export
-(:mod:`schemas.jsonschema`) and the Faust records (:mod:`schemas.events`,
+(:mod:`schemas.jsonschema`) and the typed records (:mod:`schemas.events`,
 checked against this by a test) all derive from it. No I/O.
 """
 
@@ -161,6 +161,34 @@ CUSTOMER_PROFILE = EventType(
     ),
 )
 
-EVENT_TYPES: tuple[EventType, ...] = (PURCHASE, PAGE_VIEW, SUPPORT_TICKET, CUSTOMER_PROFILE)
+REFUND = EventType(
+    name="refund",
+    topic="refunds",
+    description=(
+        "Money given back for an order: lowers the customer's spend, and a refund of the "
+        "whole order amount takes the order out of the purchase counts."
+    ),
+    fields=(
+        Field("order_id", "string", non_empty=True, description="The order refunded."),
+        Field("amount", "number", minimum=0, description="Amount refunded, major currency units."),
+        Field(
+            "currency",
+            "string",
+            required=False,
+            default="JPY",
+            pattern=CURRENCY_PATTERN,
+            description="ISO 4217 code.",
+        ),
+        Field("reason", "string", required=False),
+    ),
+)
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    PURCHASE,
+    PAGE_VIEW,
+    SUPPORT_TICKET,
+    CUSTOMER_PROFILE,
+    REFUND,
+)
 EVENT_TYPES_BY_NAME: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
 EVENT_TYPES_BY_TOPIC: dict[str, EventType] = {t.topic: t for t in EVENT_TYPES}

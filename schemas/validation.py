@@ -142,6 +142,7 @@ def _decode(
     values = _check_fields(etype.name, etype.all_fields, data, policy, now_ms)
     extra = {k: v for k, v in data.items() if k not in values and k != "type"}
     record_cls = RECORD_BY_TYPE[etype.name]
+    values["occurred_ms"] = to_ms(values["occurred_at"])
     record: CustomerEvent = record_cls(**values, extra=extra)
     return record
 
@@ -213,7 +214,7 @@ def _check_value(where: str, field: Field, raw: Any, policy: ValidationPolicy, n
             items.append(
                 LineItem(**_check_fields(f"{where}[{i}]", field.items, item, policy, now_ms))
             )
-        return items
+        return tuple(items)
     if kind == "object":
         if not isinstance(raw, dict):
             raise _Invalid(SCHEMA_VIOLATION, f"{where} must be an object, got {_json_type(raw)}")

@@ -10,21 +10,21 @@ import orjson
 import pytest
 
 from schemas.contract import EVENT_TYPES, LINE_ITEM_FIELDS, EventType
-from schemas.events import RECORD_BY_TYPE, LineItem
+from schemas.events import DERIVED_FIELDS, RECORD_BY_TYPE, LineItem, record_fields, required_fields
 from schemas.jsonschema import DEFAULT_DIRECTORY, event_schema, render, write_schemas
 from schemas.triggers import _NAMESPACE, Trigger, trigger_id
 
 
 @pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
 def test_record_fields_match_the_contract(etype: EventType) -> None:
-    options = RECORD_BY_TYPE[etype.name]._options
-    assert list(options.fields) == [f.name for f in etype.all_fields] + ["extra"]
+    record = RECORD_BY_TYPE[etype.name]
+    assert record_fields(record) == (*[f.name for f in etype.all_fields], *DERIVED_FIELDS)
     required = {f.name for f in etype.all_fields if f.required}
-    assert required == set(options.fields) - set(options.defaults)
+    assert required == required_fields(record)
 
 
 def test_line_item_record_matches_the_contract() -> None:
-    assert list(LineItem._options.fields) == [f.name for f in LINE_ITEM_FIELDS]
+    assert list(record_fields(LineItem)) == [f.name for f in LINE_ITEM_FIELDS]
 
 
 @pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
@@ -36,9 +36,9 @@ def test_committed_schema_files_are_up_to_date(etype: EventType) -> None:
 @pytest.mark.parametrize("etype", EVENT_TYPES, ids=lambda t: t.name)
 def test_exported_schema_describes_the_record(etype: EventType) -> None:
     schema = event_schema(etype)
-    options = RECORD_BY_TYPE[etype.name]._options
-    assert set(schema["properties"]) == set(options.fields) - {"extra"} | {"type"}
-    assert set(schema["required"]) == set(options.fields) - set(options.defaults)
+    record = RECORD_BY_TYPE[etype.name]
+    assert set(schema["properties"]) == set(record_fields(record)) - set(DERIVED_FIELDS) | {"type"}
+    assert set(schema["required"]) == required_fields(record)
     assert schema["additionalProperties"] is True  # forward compatible
     assert schema["x-kizuna-topic"] == etype.topic
 

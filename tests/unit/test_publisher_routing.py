@@ -19,13 +19,13 @@ def test_lines_route_to_their_topic_keyed_by_customer_and_bad_lines_are_named() 
         orjson.dumps(purchase("c1")),
         b"",
         b"{oops",
-        orjson.dumps({"type": "refund", "customer_id": "c1"}),
+        orjson.dumps({"type": "exchange", "customer_id": "c1"}),
         orjson.dumps({**page_view("c2"), "customer_id": ""}),
     ]
     out = list(route_lines(lines, NAMES))
     assert isinstance(out[0], Routed) and out[0].topic == "x.purchases" and out[0].key == b"c1"
     assert out[1].startswith("line 3: not valid JSON")
-    assert out[2].startswith("line 4: type 'refund' is not one of purchase, page_view")
+    assert out[2].startswith("line 4: type 'exchange' is not one of purchase, page_view")
     assert isinstance(out[3], Routed) and out[3].key is None  # the worker will dead-letter it
 
 
