@@ -123,17 +123,29 @@ class StateSettings:
     """Windows and caps of the per-customer state (see ``StateLimits``)."""
 
     spend_window_days: int = _spec(365, min=30, max=3660)
-    page_view_window_days: int = _spec(84, min=14, max=730)
+    page_view_window_days: int = _spec(400, min=14, max=1500)
     trouble_window_days: int = _spec(30, min=1, max=365)
+    ticket_history_days: int = _spec(400, min=30, max=3660)
     dedup_horizon_days: int = _spec(400, min=1, max=3660)
     max_event_ids: int = _spec(256, min=8, max=100_000)
     max_recent_purchases: int = _spec(32, min=4, max=10_000)
+    max_orders: int = _spec(256, min=4, max=100_000)
     max_categories: int = _spec(64, min=1, max=10_000)
     max_tickets: int = _spec(64, min=1, max=10_000)
     max_high_intent_views: int = _spec(32, min=4, max=10_000)
+    max_refunds: int = _spec(64, min=1, max=10_000)
+    max_profile_writes: int = _spec(16, min=4, max=1000)
 
-    def limits(self) -> StateLimits:
-        return StateLimits(**dataclasses.asdict(self))
+    def limits(self, rules: Mapping[str, Any] | None = None) -> StateLimits:
+        """The engine's limits; with ``rules``, order details are kept as long as the
+        longest rule that describes an order may still fire for it."""
+        limits = StateLimits(**dataclasses.asdict(self))
+        if rules is None:
+            return limits
+        days = [
+            getattr(r, "days", 0) for r in rules.values() if getattr(r, "describes_order", False)
+        ]
+        return dataclasses.replace(limits, order_detail_days=max([0, *days]) + 1)
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,7 @@ class Settings:
             rules=dict(self.rules),
             lifecycle=self.lifecycle,
             currency=self.currency.base,
-            purchase_memory=self.state.max_recent_purchases,
+            purchase_memory=self.state.max_orders,
         )
 
     def validation_policy(self) -> ValidationPolicy:
@@ -195,7 +207,9 @@ class Settings:
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
-            limits=self.state.limits(), rates=self.currency.all_rates(), rules=self.rulebook()
+            limits=self.state.limits(self.rules),
+            rates=self.currency.all_rates(),
+            rules=self.rulebook(),
         )
 
     def topic(self, name: str) -> str:
@@ -273,7 +287,12 @@ def _check_cross_keys(sections: Mapping[str, Any], source: str) -> None:
             lifecycle.loyal_min_purchases <= state.max_recent_purchases,
             f"[lifecycle] loyal_min_purchases = {lifecycle.loyal_min_purchases} must be at "
             f"most [state] max_recent_purchases = {state.max_recent_purchases} "
-            "(purchases remembered per customer)",
+            "(orders remembered in detail per customer)",
+        ),
+        (
+            state.max_recent_purchases <= state.max_orders,
+            f"[state] max_recent_purchases = {state.max_recent_purchases} must be at most "
+            f"[state] max_orders = {state.max_orders}",
         ),
     ]
     trouble: SupportTroubleRule = rules[SupportTroubleRule.name]

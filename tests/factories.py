@@ -93,6 +93,26 @@ def profile(
     }
 
 
+def refund(
+    customer: str = "c1",
+    at: str = "2026-03-05T10:00:00+09:00",
+    order_id: str = "o-c1-2026-03-01T10:00:00+09:00",
+    amount: float = 1000,
+    *,
+    event_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "type": "refund",
+        "event_id": event_id or f"r-{customer}-{order_id}-{at}",
+        "customer_id": customer,
+        "occurred_at": at,
+        "order_id": order_id,
+        "amount": amount,
+        **extra,
+    }
+
+
 def record(data: dict[str, Any]) -> CustomerEvent:
     """Decode a dict through the real validator; fails the test if it is rejected."""
     decoded = decode_event(

@@ -1,15 +1,21 @@
-"""Offline replay of an event file through the same rules, on the event clock. Pure.
+"""Offline replay of an event file through the same rules. Pure.
 
-Semantics (the Kafka path in event mode gives the same trigger ids):
+Two orders, one driver (:class:`agents.domain.driver.Driver`):
 
-* valid events are processed in ``occurred_at`` order (file order breaks ties);
-  invalid ones are counted by rejection code, as the worker would dead-letter them;
-* before an event at time ``t`` is applied, every timer due strictly before
-  ``t`` fires, in due order (customer id breaks ties), stamped with its due time;
-* at the end the clock advances to ``until`` (default: the last event's time):
-  timers due at or before it fire. Events after ``until`` are not processed
-  (counted as ``after_until``).
+* **time order** (the default): valid events are processed in ``occurred_at``
+  order (file order breaks ties); before an event at ``t`` every moment due
+  strictly before ``t`` fires, in due order (customer id breaks ties),
+  stamped with its due time; at the end the clock moves to ``until`` (default:
+  the last event's time) and moments due at or before it fire. This is what
+  an event-clock worker fires for the same events, byte for byte.
+* **as received** (``--as-received``): events in the file's line order, as a
+  worker receives them; the clock is the latest ``occurred_at`` seen so far,
+  and moments due before it fire before the next event. The facts, and so
+  every derived stage, count and date, equal the time-ordered run's; only the
+  triggers already sent may differ.
 
+Invalid events are counted by rejection code, as the worker would dead-letter
+them; events after ``until`` are not processed (counted as ``after_until``).
 The same input gives byte-identical output.
 """
 
@@ -21,18 +27,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.customer_state import CustomerState
-from agents.domain.engine import EngineConfig, process_event
-from agents.domain.lifecycle import fire_due_timers, next_due
-from agents.domain.timer_index import TimerIndex
+from agents.domain.driver import Driver
+from agents.domain.engine import EngineConfig
 from schemas.contract import EVENT_TYPES_BY_NAME
 from schemas.events import CustomerEvent
-from schemas.timestamps import to_ms
 from schemas.triggers import Trigger
 from schemas.validation import Rejection, ValidationPolicy, decode_event
-
-_ONE_PARTITION = 0
 
 
 @dataclass
@@ -43,14 +44,15 @@ class BacktestReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     after_until: int = 0
+    end_ms: int | None = None  # the clock at the end (the states are as of it)
 
 
-def load_events(
+def decode_lines(
     lines: Iterable[bytes], *, now_ms: int, policy: ValidationPolicy, report: BacktestReport
 ) -> list[CustomerEvent]:
-    """Decode JSON lines (each with a ``type``) exactly as the worker would; sort by time."""
-    decoded: list[tuple[int, int, CustomerEvent]] = []
-    for line_no, raw in enumerate(lines):
+    """Decode JSON lines (each with a ``type``) exactly as the worker would, in file order."""
+    decoded: list[CustomerEvent] = []
+    for raw in lines:
         line = raw.strip()
         if not line:
             continue
@@ -70,9 +72,17 @@ def load_events(
         if isinstance(result, Rejection):
             report.rejected[result.code] += 1
             continue
-        decoded.append((to_ms(result.occurred_at), line_no, result))
-    decoded.sort(key=lambda item: (item[0], item[1]))
-    return [event for _, _, event in decoded]
+        decoded.append(result)
+    return decoded
+
+
+def load_events(
+    lines: Iterable[bytes], *, now_ms: int, policy: ValidationPolicy, report: BacktestReport
+) -> list[CustomerEvent]:
+    """:func:`decode_lines`, sorted by event time (file order breaks ties)."""
+    events = decode_lines(lines, now_ms=now_ms, policy=policy, report=report)
+    order = sorted(range(len(events)), key=lambda i: (events[i].occurred_ms, i))
+    return [events[i] for i in order]
 
 
 def run_backtest(
@@ -82,40 +92,33 @@ def run_backtest(
     until_ms: int | None,
     report: BacktestReport,
     states: dict[str, CustomerState] | None = None,
+    as_received: bool = False,
 ) -> Iterator[Trigger]:
-    """Yield the triggers the pipeline would fire for time-ordered ``events``.
+    """Yield the triggers the pipeline would fire for ``events``: in time order
+    (``events`` sorted by :func:`load_events`), or as received (file order).
 
     ``states`` (customer id -> state), if given, is filled in for inspection.
     """
-    states = {} if states is None else states
-    index = TimerIndex()
-    co_purchases = CoPurchaseModel()
-
-    def fire_before(bound: int) -> Iterator[Trigger]:
-        while (due := index.next_due(_ONE_PARTITION)) is not None and due < bound:
-            for customer_id in index.pop_due(_ONE_PARTITION, due + 1):
-                state = states[customer_id]
-                yield from fire_due_timers(
-                    state, before_ms=due + 1, book=config.rules, co_purchases=co_purchases
-                )
-                index.schedule(_ONE_PARTITION, customer_id, next_due(state))
-        co_purchases.fold(bound)
-
-    last_ms: int | None = None
+    driver = Driver(config, states={} if states is None else states)
+    clock: int | None = None
     for event in events:
-        occurred = to_ms(event.occurred_at)
+        occurred = event.occurred_ms
         if until_ms is not None and occurred > until_ms:
             report.after_until += 1
             continue
-        yield from fire_before(occurred)
-        last_ms = occurred
-        state = states.get(event.customer_id)
-        if state is None:
-            state = states[event.customer_id] = CustomerState(event.customer_id)
-        step = process_event(state, event, config, horizon_ms=occurred)
+        if as_received:
+            if clock is not None:
+                yield from driver.fire(clock, stepwise=True)
+            horizon = clock
+            clock = occurred if clock is None else max(clock, occurred)
+        else:
+            yield from driver.fire(occurred, stepwise=True)
+            horizon = occurred
+            clock = occurred
+        step = driver.apply(event, horizon_ms=horizon)
         report.outcomes[step.outcome.value] += 1
-        co_purchases.add(occurred, step.co_purchased)
-        index.schedule(_ONE_PARTITION, event.customer_id, next_due(state))
-    end = until_ms if until_ms is not None else last_ms
+        driver.share(step.co_purchases)
+    end = until_ms if until_ms is not None else clock
+    report.end_ms = end
     if end is not None:
-        yield from fire_before(end + 1)
+        yield from driver.fire(end + 1, stepwise=True)

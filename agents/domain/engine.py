@@ -1,8 +1,8 @@
-"""One step of the lifecycle engine: an event in, the customer's state and timers out.
+"""One step of the lifecycle engine: an event in, the customer's facts and moments out.
 
 The Faust agents and the offline backtest both call :func:`process_event` and
-:func:`agents.domain.lifecycle.fire_due_timers`, so both paths run the same
-rules. Pure.
+:func:`agents.domain.lifecycle.fire_due` (through ``agents.domain.driver``),
+so both paths run the same rules. Pure.
 """
 
 from __future__ import annotations
@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agents.domain.co_purchase import Pair, new_pairs
-from agents.domain.customer_state import CustomerState, Outcome, StateLimits, apply_event
-from agents.domain.lifecycle import after_event
+from agents.domain.co_purchase import Delta, pair_deltas
+from agents.domain.customer_state import (
+    CHANGED,
+    CustomerState,
+    Outcome,
+    StateLimits,
+    apply_event,
+    category_first_times,
+    prune,
+)
+from agents.domain.lifecycle import reopen
 from agents.domain.rulebook import CrossSellRule, Rulebook
 from schemas.events import CustomerEvent, Purchase
 
@@ -30,14 +38,20 @@ class EngineConfig:
         """Whether customers' purchases feed the shared co-purchase model."""
         return self.rules.active(CrossSellRule.name) is not None
 
+    @property
+    def co_purchase_categories(self) -> int:
+        """Rows the shared co-purchase model may hold."""
+        rule = self.rules.rules.get(CrossSellRule.name)
+        return rule.model_categories if isinstance(rule, CrossSellRule) else 1000
+
 
 @dataclass(frozen=True)
 class Step:
-    """What :func:`process_event` did: the outcome, and the category pairs the
-    customer newly co-purchased (for the shared co-purchase model)."""
+    """What :func:`process_event` did: the outcome, and how the customer's category
+    pairs changed (for the shared co-purchase model)."""
 
     outcome: Outcome
-    co_purchased: list[Pair] = field(default_factory=list)
+    co_purchases: list[Delta] = field(default_factory=list)
 
 
 def process_event(
@@ -47,17 +61,20 @@ def process_event(
     *,
     horizon_ms: int | None = None,
 ) -> Step:
-    """Fold ``event`` into ``state``, then update its lifecycle stage and timers.
+    """Fold ``event`` into ``state`` and reopen the moments it may change.
 
-    ``horizon_ms``: see :func:`agents.domain.customer_state.apply_event`.
+    ``horizon_ms``: the earliest time a moment may still be evaluated at (the
+    partition's firing bound); windowed facts before their windows ending there
+    are dropped. ``None``: the event's own time (time-ordered replays).
     """
-    before = set(state.categories) if isinstance(event, Purchase) else None
-    outcome = apply_event(
-        state, event, limits=config.limits, rates=config.rates, horizon_ms=horizon_ms
-    )
-    if outcome is not Outcome.APPLIED:
+    shares = config.shares_co_purchases and isinstance(event, Purchase)
+    before = category_first_times(state) if shares else None
+    outcome, moved = apply_event(state, event, limits=config.limits, rates=config.rates)
+    if outcome not in CHANGED:
         return Step(outcome)
-    after_event(state, event, config.rules)
-    if before is None or not config.shares_co_purchases:
+    state.version += 1
+    prune(state, config.limits, event.occurred_ms if horizon_ms is None else horizon_ms)
+    reopen(state, event.occurred_ms, config.rules)
+    if before is None or not moved:
         return Step(outcome)
-    return Step(outcome, new_pairs(before, state.categories))
+    return Step(outcome, pair_deltas(before, category_first_times(state), moved))

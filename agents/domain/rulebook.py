@@ -30,6 +30,7 @@ class RuleParams:
     name: ClassVar[str] = ""
     marks_at_risk: ClassVar[bool] = False  # a firing is a churn signal (stage at_risk)
     reads_co_purchases: ClassVar[bool] = False  # its evaluation reads the co-purchase model
+    describes_order: ClassVar[bool] = False  # its facts name an order ``days`` after it
 
     enabled: bool = param(True)
     cooldown_days: int = param(0, min=0, max=3650)
@@ -94,6 +95,7 @@ class PostPurchaseFollowUpRule(RuleParams):
     or a trouble/complaint ticket is open then. Episode: the purchase."""
 
     name: ClassVar[str] = "post_purchase_follow_up"
+    describes_order: ClassVar[bool] = True
     days: int = param(3, min=1, max=365)
 
 
@@ -103,6 +105,7 @@ class SecondPurchaseNudgeRule(RuleParams):
     Episode: the first purchase."""
 
     name: ClassVar[str] = "second_purchase_nudge"
+    describes_order: ClassVar[bool] = True
     days: int = param(30, min=1, max=3650)
 
 
@@ -148,11 +151,15 @@ class CrossSellRule(RuleParams):
     purchase."""
 
     name: ClassVar[str] = "cross_sell"
+    describes_order: ClassVar[bool] = True
     reads_co_purchases: ClassVar[bool] = True
     cooldown_days: int = param(14, min=0, max=3650)
     days: int = param(7, min=1, max=365)
     max_recommendations: int = param(3, min=1, max=20)
     min_co_purchases: int = param(2, min=1, max=1_000_000)
+    # Categories the shared co-purchase model keeps rows for, the first co-purchased
+    # first: bounds its memory however free-form the categories are.
+    model_categories: int = param(1000, min=2, max=100_000)
 
 
 @dataclass(frozen=True)

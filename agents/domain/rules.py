@@ -1,34 +1,37 @@
-"""What each rule decides, given a customer's state and a time. Pure.
+"""What each rule decides, given a customer's facts and a time. Pure.
 
 Every rule is evaluated *as of* a due time ``due`` (epoch ms) for an
 ``episode`` (epoch ms; what it denotes is rule-specific, see
 ``agents.domain.rulebook``). An evaluator returns a :class:`Detection`
 (the reason and the facts a marketer reads) or ``None`` (stay quiet). It does
 not check enablement, once-per-episode or cooldown: ``agents.domain.lifecycle``
-does that for every rule alike.
+does that for every rule alike. Which (due, episode) pairs exist for a rule
+is ``agents.domain.moments``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.customer_state import CustomerState
 from agents.domain.history import (
+    Purchases,
     category_counts_as_of,
     high_intent_views_between,
     last_purchase_as_of,
     median_gap_ms,
     open_trouble_tickets_as_of,
+    openings,
+    order_at,
+    orders_between,
     previous_purchase,
-    purchase_at,
+    purchases,
     purchases_as_of,
-    purchases_between,
     spend_as_of,
-    tickets_opened_at,
     top_categories_as_of,
     trouble_tickets_opened,
 )
@@ -38,6 +41,7 @@ from agents.domain.rulebook import (
     EngagementDropRule,
     HighIntentNoPurchaseRule,
     LapseRule,
+    LifecyclePolicy,
     LoyalAtRiskRule,
     LoyalPromotionRule,
     PostPurchaseFollowUpRule,
@@ -47,7 +51,6 @@ from agents.domain.rulebook import (
     SecondPurchaseNudgeRule,
     SupportTroubleRule,
 )
-from agents.domain.stages import is_loyal, is_reactivation, loyal_purchases
 from schemas.timestamps import MS_PER_DAY, MS_PER_HOUR, iso
 
 
@@ -59,6 +62,20 @@ class Detection:
     facts: dict[str, Any]
 
 
+@dataclass
+class Subject:
+    """One customer being evaluated: the state and its purchase view (built once)."""
+
+    state: CustomerState
+    view: Purchases = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.view = purchases(self.state)
+
+    def refresh(self) -> None:
+        self.view = purchases(self.state)
+
+
 @dataclass(frozen=True)
 class Context:
     """What evaluators read besides the customer: the rulebook and the shared model."""
@@ -67,30 +84,57 @@ class Context:
     co_purchases: CoPurchaseModel
 
 
-Evaluator = Callable[[Any, CustomerState, int, int, Context], Detection | None]
+Evaluator = Callable[[Any, Subject, int, int, Context], Detection | None]
 
 
 def _days(ms: int) -> int:
     return ms // MS_PER_DAY
 
 
-def _purchase_facts(state: CustomerState, purchase_ms: int, ctx: Context) -> dict[str, Any]:
-    entry = purchase_at(state, purchase_ms)
+# --- purchase-based facts shared by rules and stages ---------------------------
+
+
+def loyal_purchases(
+    s: Subject, as_of_ms: int, policy: LifecyclePolicy, memory: int | None = None
+) -> int:
+    """Counting purchases in the trailing ``loyal_window_days`` ending at ``as_of_ms``
+    (inclusive); at most ``memory`` when given (the count a marketer reads)."""
+    since = as_of_ms - policy.loyal_window_days * MS_PER_DAY
+    within = len(orders_between(s.view, since, as_of_ms))
+    state = s.state
+    if state.evicted_last_ms is not None and state.evicted_last_ms > since:
+        within += 1  # the newest order older than those remembered (the others: unknown)
+    return within if memory is None else min(within, memory)
+
+
+def is_loyal(s: Subject, as_of_ms: int, policy: LifecyclePolicy) -> bool:
+    return loyal_purchases(s, as_of_ms, policy) >= policy.loyal_min_purchases
+
+
+def is_reactivation(s: Subject, purchase_ms: int, policy: LifecyclePolicy) -> bool:
+    """Whether the purchase at ``purchase_ms`` ended a silence of ``lapsed_after_days``."""
+    previous = previous_purchase(s.view, s.state, purchase_ms)
+    return previous is not None and purchase_ms - previous >= policy.lapsed_after_days * MS_PER_DAY
+
+
+def _purchase_facts(s: Subject, purchase_ms: int, ctx: Context) -> dict[str, Any]:
+    entry = order_at(s.view, purchase_ms)
     return {
-        "order_id": entry[2] if entry else None,
+        "order_id": entry.order_id if entry else None,
         "purchased_at": iso(purchase_ms),
-        "amount": entry[1] if entry else None,
+        "amount": entry.amount if entry else None,
         "currency": ctx.book.currency,
-        "categories": list(entry[3]) if entry else [],
+        "categories": list(entry.categories or ()) if entry else [],
     }
 
 
-def lapse(
-    rule: LapseRule, state: CustomerState, due: int, episode: int, ctx: Context
-) -> Detection | None:
-    if last_purchase_as_of(state, due) != episode:
+# --- evaluators -----------------------------------------------------------------
+
+
+def lapse(rule: LapseRule, s: Subject, due: int, episode: int, ctx: Context) -> Detection | None:
+    if last_purchase_as_of(s.view, due) != episode:
         return None  # a purchase ended this episode before the timer fell due
-    spend = spend_as_of(state, due)
+    spend = spend_as_of(s.view, s.state, due)
     if spend < rule.min_lifetime_spend:
         return None
     currency = ctx.book.currency
@@ -103,18 +147,18 @@ def lapse(
             "lifetime_spend": spend,
             "min_lifetime_spend": rule.min_lifetime_spend,
             "currency": currency,
-            "purchase_count": purchases_as_of(state, due),
+            "purchase_count": purchases_as_of(s.view, s.state, due),
             "last_order_at": last_order_at,
             "last_order_date": last_order_at[:10],
-            "top_categories": top_categories_as_of(state, due),
+            "top_categories": top_categories_as_of(s.state, s.view, due),
         },
     )
 
 
 def support_trouble(
-    rule: SupportTroubleRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: SupportTroubleRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    opened = trouble_tickets_opened(state, due - rule.window_days * MS_PER_DAY, due)
+    opened = trouble_tickets_opened(s.state, due - rule.window_days * MS_PER_DAY, due)
     if len(opened) < rule.min_tickets or not any(at == episode for at, _ in opened):
         return None
     return Detection(
@@ -132,20 +176,20 @@ def support_trouble(
 
 
 def cancellation_request(
-    rule: CancellationRequestRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: CancellationRequestRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    tickets = tickets_opened_at(state, episode, "cancellation")
+    tickets = [tid for at, tid in openings(s.state, "cancellation") if at == episode]
     if not tickets:
         return None
-    last = last_purchase_as_of(state, due)
+    last = last_purchase_as_of(s.view, due)
     return Detection(
         "Cancellation request opened",
         {
             "ticket_id": tickets[0],
             "opened_at": iso(episode),
-            "lifetime_spend": spend_as_of(state, due),
+            "lifetime_spend": spend_as_of(s.view, s.state, due),
             "currency": ctx.book.currency,
-            "purchase_count": purchases_as_of(state, due),
+            "purchase_count": purchases_as_of(s.view, s.state, due),
             "days_since_purchase": None if last is None else _days(due - last),
         },
     )
@@ -189,38 +233,50 @@ def drop_starts(views: dict[int, int], day: int, rule: EngagementDropRule) -> bo
     ).dropped(rule)
 
 
-def first_engagement_drop(
-    views: dict[int, int], from_day: int, rule: EngagementDropRule
-) -> int | None:
-    """The first UTC day >= ``from_day`` at whose midnight a drop starts, assuming no
-    views beyond those in ``views``; ``None`` if none can. O(days) with running sums."""
-    if not views:
-        return None
+def engagement_onsets(
+    views: dict[int, int], from_day: int, until_day: int, rule: EngagementDropRule
+) -> list[int]:
+    """UTC days ``d`` with ``from_day <= d < until_day`` at whose midnight a drop starts,
+    assuming no views beyond those in ``views``. O(days) with running sums; the same
+    decisions as :func:`drop_starts` day by day (a test checks it)."""
+    if not views or until_day <= from_day:
+        return []
     recent_len, base_len = rule.recent_days, 7 * rule.baseline_weeks
-    last = max(views) + recent_len + base_len + 1
     first = min(views)
-    # prefix[i] = views on days first..first+i-1; window sums are differences.
+    # No drop before the baseline holds a view, nor once the baseline is empty again.
+    start = max(from_day, first + recent_len + 1)
+    last = min(until_day, max(views) + recent_len + base_len + 2)
+    if last <= start:
+        return []
     span = last - first + 1
     prefix = [0] * (span + 1)
+    running = 0
+    get = views.get
     for i in range(span):
-        prefix[i + 1] = prefix[i] + views.get(first + i, 0)
-
-    def total(lo: int, hi: int) -> int:  # views on days lo..hi-1
-        lo, hi = max(lo, first), min(hi, last + 1)
-        return prefix[hi - first] - prefix[lo - first] if hi > lo else 0
+        running += get(first + i, 0)
+        prefix[i + 1] = running
+    ratio, floor = rule.drop_ratio, rule.min_baseline_weekly_views
+    recent_scale, weeks = 7 / recent_len, rule.baseline_weeks
 
     def dropped(day: int) -> bool:
-        recent = total(day - recent_len, day) * 7 / recent_len
-        baseline = total(day - recent_len - base_len, day - recent_len) / rule.baseline_weeks
-        return engagement_dropped(round(recent, 6), round(baseline, 6), rule)
+        # views on days lo..hi-1 = prefix[hi - first] - prefix[lo - first], clipped
+        r_hi = day - first
+        r_lo = max(day - recent_len - first, 0)
+        b_lo = max(day - recent_len - base_len - first, 0)
+        baseline = round((prefix[r_lo] - prefix[b_lo]) / weeks, 6)
+        if baseline < floor:
+            return False
+        recent = round((prefix[r_hi] - prefix[r_lo]) * recent_scale, 6)
+        return recent < ratio * baseline
 
-    previous = dropped(from_day - 1)
-    for day in range(from_day, last + 1):
+    found = []
+    previous = dropped(start - 1)
+    for day in range(start, last):
         now = dropped(day)
         if now and not previous:
-            return day
+            found.append(day)
         previous = now
-    return None
+    return found
 
 
 def engagement_dropped(
@@ -234,11 +290,11 @@ def engagement_dropped(
 
 
 def engagement_drop(
-    rule: EngagementDropRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: EngagementDropRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
     check_day = due // MS_PER_DAY
-    views = {d: v for d, v, _ in state.view_days if d < check_day}
-    if not drop_starts(views, check_day, rule):
+    views = {d: v for d, v, _ in s.state.view_days if d < check_day}
+    if due % MS_PER_DAY or not drop_starts(views, check_day, rule):
         return None
     window = engagement_window(views, check_day, rule)
     drop = 1 - window.recent_weekly / window.baseline_weekly
@@ -260,58 +316,60 @@ def engagement_drop(
 
 
 def follow_up(
-    rule: PostPurchaseFollowUpRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: PostPurchaseFollowUpRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    if purchase_at(state, episode) is None or purchases_between(state, episode, due):
+    if last_purchase_as_of(s.view, due) != episode or order_at(s.view, episode) is None:
         return None  # unknown purchase, or a newer one makes this follow-up moot
-    if open_trouble_tickets_as_of(state, due):
+    if open_trouble_tickets_as_of(s.state, due):
         return None  # an open complaint: support talks to the customer first
     return Detection(
         f"Purchase {rule.days} days ago: ask how it went",
-        {**_purchase_facts(state, episode, ctx), "days_after_purchase": rule.days},
+        {**_purchase_facts(s, episode, ctx), "days_after_purchase": rule.days},
     )
 
 
 def second_purchase_nudge(
-    rule: SecondPurchaseNudgeRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: SecondPurchaseNudgeRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    if previous_purchase(state, episode) is not None or purchases_as_of(state, due) != 1:
+    if previous_purchase(s.view, s.state, episode) is not None:
         return None
-    if purchase_at(state, episode) is None and state.first_purchase_ms != episode:
+    if purchases_as_of(s.view, s.state, due) != 1 or last_purchase_as_of(s.view, due) != episode:
         return None
     return Detection(
         f"First purchase {rule.days} days ago and no second one yet",
-        {**_purchase_facts(state, episode, ctx), "days_since_first_purchase": rule.days},
+        {**_purchase_facts(s, episode, ctx), "days_since_first_purchase": rule.days},
     )
 
 
 def loyal_promotion(
-    rule: LoyalPromotionRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: LoyalPromotionRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
     policy = ctx.book.lifecycle
-    if not is_loyal(state, episode, policy) or is_reactivation(state, episode, policy):
+    if last_purchase_as_of(s.view, episode) != episode:
         return None
-    previous = previous_purchase(state, episode)
-    if previous is not None and is_loyal(state, previous, policy):
+    if not is_loyal(s, episode, policy) or is_reactivation(s, episode, policy):
+        return None
+    previous = previous_purchase(s.view, s.state, episode)
+    if previous is not None and is_loyal(s, previous, policy):
         return None  # already loyal before this purchase
     memory = ctx.book.purchase_memory
     return Detection(
-        f"Became loyal: {loyal_purchases(state, episode, policy, memory)} purchases in "
+        f"Became loyal: {loyal_purchases(s, episode, policy, memory)} purchases in "
         f"{policy.loyal_window_days} days",
         {
-            "purchases_in_window": loyal_purchases(state, episode, policy, memory),
+            "purchases_in_window": loyal_purchases(s, episode, policy, memory),
             "window_days": policy.loyal_window_days,
             "min_purchases": policy.loyal_min_purchases,
-            "lifetime_spend": spend_as_of(state, episode),
+            "lifetime_spend": spend_as_of(s.view, s.state, episode),
             "currency": ctx.book.currency,
             "purchased_at": iso(episode),
         },
     )
 
 
-def loyal_at_risk_due(state: CustomerState, purchase_ms: int, rule: LoyalAtRiskRule) -> int | None:
+def loyal_at_risk_due(s: Subject, purchase_ms: int, rule: LoyalAtRiskRule) -> int | None:
     """When a loyal customer's silence after ``purchase_ms`` becomes a risk."""
-    median = median_gap_ms(state, purchase_ms, rule.gap_sample)
+    median = median_gap_ms(s.view, purchase_ms, rule.gap_sample)
     if median is None:
         return None
     allowed = max(rule.gap_multiplier * median, rule.min_gap_days * MS_PER_DAY)
@@ -319,15 +377,13 @@ def loyal_at_risk_due(state: CustomerState, purchase_ms: int, rule: LoyalAtRiskR
 
 
 def loyal_at_risk(
-    rule: LoyalAtRiskRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: LoyalAtRiskRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    if last_purchase_as_of(state, due) != episode or not is_loyal(
-        state, episode, ctx.book.lifecycle
-    ):
+    if last_purchase_as_of(s.view, due) != episode or not is_loyal(s, episode, ctx.book.lifecycle):
         return None
-    if loyal_at_risk_due(state, episode, rule) != due:
+    if loyal_at_risk_due(s, episode, rule) != due:
         return None  # scheduled from a history that has changed since
-    median = median_gap_ms(state, episode, rule.gap_sample)
+    median = median_gap_ms(s.view, episode, rule.gap_sample)
     assert median is not None
     median_days = round(median / MS_PER_DAY, 2)
     return Detection(
@@ -339,28 +395,28 @@ def loyal_at_risk(
             "gap_multiplier": rule.gap_multiplier,
             "last_order_at": iso(episode),
             "purchases_in_window": loyal_purchases(
-                state, episode, ctx.book.lifecycle, ctx.book.purchase_memory
+                s, episode, ctx.book.lifecycle, ctx.book.purchase_memory
             ),
-            "lifetime_spend": spend_as_of(state, due),
+            "lifetime_spend": spend_as_of(s.view, s.state, due),
             "currency": ctx.book.currency,
         },
     )
 
 
-def high_intent_burst(
-    state: CustomerState, view_ms: int, rule: HighIntentNoPurchaseRule
-) -> list[int]:
+def high_intent_burst(s: Subject, view_ms: int, rule: HighIntentNoPurchaseRule) -> list[int]:
     """High-intent views in the ``window_hours`` ending at ``view_ms`` (inclusive)."""
-    return high_intent_views_between(state, view_ms - rule.window_hours * MS_PER_HOUR, view_ms)
+    return high_intent_views_between(s.state, view_ms - rule.window_hours * MS_PER_HOUR, view_ms)
 
 
 def high_intent_no_purchase(
-    rule: HighIntentNoPurchaseRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: HighIntentNoPurchaseRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    burst = high_intent_burst(state, episode, rule)
+    burst = high_intent_burst(s, episode, rule)
     if len(burst) < rule.min_views or episode not in burst:
         return None
-    if purchases_between(state, burst[0] - 1, due):
+    if due != episode + rule.wait_hours * MS_PER_HOUR:
+        return None
+    if orders_between(s.view, burst[0] - 1, due):
         return None  # they bought
     return Detection(
         f"{len(burst)} cart/checkout/pricing views within {rule.window_hours} h "
@@ -377,14 +433,14 @@ def high_intent_no_purchase(
 
 
 def cross_sell(
-    rule: CrossSellRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: CrossSellRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    entry = purchase_at(state, episode)
-    if entry is None or not entry[3] or purchases_between(state, episode, due):
+    entry = order_at(s.view, episode)
+    if entry is None or not entry.categories or last_purchase_as_of(s.view, due) != episode:
         return None
-    owned = category_counts_as_of(state, due)
+    owned = category_counts_as_of(s.state, s.view, due)
     picks = ctx.co_purchases.recommend(
-        entry[3],
+        entry.categories,
         owned,
         as_of_ms=due,
         limit=rule.max_recommendations,
@@ -394,29 +450,29 @@ def cross_sell(
         return None
     return Detection(
         "Customers who bought "
-        + ", ".join(entry[3])
+        + ", ".join(entry.categories)
         + " also bought "
         + ", ".join(p["category"] for p in picks),
-        {**_purchase_facts(state, episode, ctx), "recommendations": picks},
+        {**_purchase_facts(s, episode, ctx), "recommendations": picks},
     )
 
 
 def reactivated(
-    rule: ReactivatedRule, state: CustomerState, due: int, episode: int, ctx: Context
+    rule: ReactivatedRule, s: Subject, due: int, episode: int, ctx: Context
 ) -> Detection | None:
-    if purchase_at(state, episode) is None or not is_reactivation(
-        state, episode, ctx.book.lifecycle
-    ):
+    if last_purchase_as_of(s.view, episode) != episode:
         return None
-    previous = previous_purchase(state, episode)
+    if order_at(s.view, episode) is None or not is_reactivation(s, episode, ctx.book.lifecycle):
+        return None
+    previous = previous_purchase(s.view, s.state, episode)
     assert previous is not None
     return Detection(
         f"Back after {_days(episode - previous)} days without a purchase",
         {
-            **_purchase_facts(state, episode, ctx),
+            **_purchase_facts(s, episode, ctx),
             "days_since_previous_purchase": _days(episode - previous),
             "previous_order_at": iso(previous),
-            "lifetime_spend": spend_as_of(state, episode),
+            "lifetime_spend": spend_as_of(s.view, s.state, episode),
         },
     )
 

@@ -17,7 +17,9 @@ def test_bad_config_value_stops_start_up_naming_the_key(
     assert main(["worker", "--config", str(config)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "configuration error" in err
-    assert "[state] page_view_window_days = 3 is out of range: must be an integer in 14..730" in err
+    assert (
+        "[state] page_view_window_days = 3 is out of range: must be an integer in 14..1500" in err
+    )
 
 
 def test_missing_file_argument_says_what_was_expected(capsys: pytest.CaptureFixture[str]) -> None:

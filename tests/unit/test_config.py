@@ -36,7 +36,7 @@ def test_rules_are_tuned_and_switched_off_in_the_file() -> None:
     assert book.active("churn_support_trouble").min_tickets == 3
     assert book.active("churn_support_trouble").cooldown_days == 0
     assert book.lifecycle.loyal_min_purchases == 5
-    assert book.purchase_memory == settings.state.max_recent_purchases
+    assert book.purchase_memory == settings.state.max_orders
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,10 @@ def test_rules_are_tuned_and_switched_off_in_the_file() -> None:
             "[state] trouble_window_days = 30",
         ),
         (
-            {"rules": {"churn_engagement_drop": {"baseline_weeks": 12}}},
+            {
+                "rules": {"churn_engagement_drop": {"baseline_weeks": 12}},
+                "state": {"page_view_window_days": 84},
+            },
             "[rules.churn_engagement_drop] recent_days + 7 x baseline_weeks = 98 must be at most "
             "[state] page_view_window_days = 84",
         ),

@@ -17,7 +17,7 @@ from agents.domain.customer_state import CustomerState, StateLimits
 from agents.domain.engine import EngineConfig, process_event
 from agents.domain.firing import NEEDS_CO_PURCHASES, FiringRequest, fire_stored
 from agents.domain.rulebook import Rulebook
-from schemas.codec import dumps
+from agents.domain.state_codec import encode_state
 from schemas.timestamps import MS_PER_DAY, iso
 from schemas.validation import parse_timestamp_ms
 from streams.firing_pool import MAX_RESTARTS, FiringPool
@@ -32,13 +32,17 @@ REQUEST = FiringRequest(before_ms=DAY0 + 200 * MS_PER_DAY, now_ms=None, as_of_ms
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def customers(count: int, first_day: int = 0, engine: EngineConfig = ENGINE) -> list[bytes | None]:
-    """Stored customers who bought once, one a day from ``first_day``, and a missing one."""
+def customers(
+    count: int, first_day: int = 0, categories: tuple[str, ...] = ("food",)
+) -> list[bytes | None]:
+    """Stored customers who bought once, one a day from ``first_day``, and a missing one
+    (an order without categories has no cross-sell)."""
     values: list[bytes | None] = []
     for n in range(first_day, first_day + count):
-        state = CustomerState(f"c{n}")
-        process_event(state, record(purchase(f"c{n}", iso(DAY0 + n * MS_PER_DAY), 6000)), engine)
-        values.append(dumps(state.to_dict()))
+        state = CustomerState(customer_id=f"c{n}")
+        bought = purchase(f"c{n}", iso(DAY0 + n * MS_PER_DAY), 6000, categories=categories)
+        process_event(state, record(bought), ENGINE)
+        values.append(encode_state(state))
     return [*values, None]
 
 
@@ -46,9 +50,9 @@ def lapsed_customers(count: int) -> list[bytes | None]:
     """``count`` stored customers who bought on day 0: each fires both lapses."""
     values: list[bytes | None] = []
     for n in range(count):
-        state = CustomerState(f"l{n}")
+        state = CustomerState(customer_id=f"l{n}")
         process_event(state, record(purchase(f"l{n}", iso(DAY0), 6000)), LAPSES)
-        values.append(dumps(state.to_dict()))
+        values.append(encode_state(state))
     return values
 
 
@@ -60,7 +64,7 @@ async def helper_results(pool: FiringPool, values: list[bytes | None]) -> object
 
 async def test_a_helper_fires_exactly_what_firing_in_place_gives() -> None:
     # Lapses due (bought on days 0..99, no cross-sell then), and three cross-sells due.
-    values = customers(100, 0, LAPSES) + customers(10, 190)
+    values = customers(100, 0, categories=()) + customers(10, 190)
     pool = FiringPool(ENGINE, processes=1, min_chunk=1)
     pool.start()
     try:

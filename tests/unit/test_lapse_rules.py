@@ -10,13 +10,15 @@ import pytest
 
 from agents.domain.backtest import BacktestReport, load_events, run_backtest
 from agents.domain.customer_state import CustomerState, StateLimits
+from agents.domain.customer_view import summarize
 from agents.domain.engine import EngineConfig, process_event
-from agents.domain.lifecycle import fire_due_timers
+from agents.domain.lifecycle import fire_due
 from agents.domain.rulebook import Rulebook
 from schemas.timestamps import MS_PER_DAY, iso
 from schemas.triggers import Trigger, trigger_id
 from schemas.validation import parse_timestamp_ms
 from tests.factories import POLICY, page_view, purchase, record
+from tests.rule_harness import Derived
 
 LAPSE_ONLY = Rulebook.only("lapse_90d", "lapse_180d")
 CONFIG = EngineConfig(limits=StateLimits(), rates={"JPY": 1.0, "USD": 150.0}, rules=LAPSE_ONLY)
@@ -86,8 +88,8 @@ def test_below_the_spend_threshold_nothing_fires_but_the_stage_still_lapses() ->
     events = [purchase("c1", at(0), 4999)]
     assert backtest(events, until_day=400) == []
     state = fold_and_fire(events, until_day=400)
-    assert [h[1] for h in state.stage_history] == ["prospect", "new", "lapsed", "churned"]
-    assert [h[0] for h in state.stage_history[2:]] == [
+    assert [h[1] for h in state.stage_history] == ["new", "lapsed", "churned"]
+    assert [h[0] for h in state.stage_history[1:]] == [
         DAY0 + 180 * MS_PER_DAY,
         DAY0 + 365 * MS_PER_DAY,
     ]
@@ -109,8 +111,8 @@ def test_reactivation_ends_the_episode_and_a_new_lapse_can_follow() -> None:
     assert len({t.trigger_id for t in triggers}) == 3  # a new episode, a new id
     state = fold_and_fire(events, until_day=300)
     assert state.reactivations == 1
-    assert state.last_reactivated_ms == DAY0 + 200 * MS_PER_DAY
-    assert [h[1] for h in state.stage_history] == ["prospect", "new", "lapsed", "reactivated"]
+    assert state.summary["last_reactivated_at"] == at(200)
+    assert [h[1] for h in state.stage_history] == ["new", "lapsed", "reactivated"]
 
 
 def test_out_of_order_application_gives_the_same_triggers_as_sorted() -> None:
@@ -122,21 +124,21 @@ def test_out_of_order_application_gives_the_same_triggers_as_sorted() -> None:
     ]
     sorted_ids = {t.trigger_id for t in backtest(events, until_day=500)}
     # Apply in arrival order (late purchase last), then let the timers fire.
-    state = CustomerState("c1")
+    state = CustomerState(customer_id="c1")
     for data in events:
         process_event(state, record(data), CONFIG)
-    late = fire_due_timers(state, before_ms=DAY0 + 501 * MS_PER_DAY, book=CONFIG.rules)
+    late = fire_due(state, before_ms=DAY0 + 501 * MS_PER_DAY, book=CONFIG.rules)
     assert {t.trigger_id for t in late} == sorted_ids
     assert fired(late) == [("lapse_90d", at(210)), ("lapse_180d", at(300))]
 
 
 def test_each_rule_fires_at_most_once_per_episode_even_when_replayed() -> None:
-    state = CustomerState("c1")
+    state = CustomerState(customer_id="c1")
     event = record(purchase("c1", at(0), 6000))
     process_event(state, event, CONFIG)
-    first = fire_due_timers(state, before_ms=DAY0 + 100 * MS_PER_DAY, book=CONFIG.rules)
+    first = fire_due(state, before_ms=DAY0 + 100 * MS_PER_DAY, book=CONFIG.rules)
     process_event(state, event, CONFIG)  # the same event again (a replay): a duplicate
-    again = fire_due_timers(state, before_ms=DAY0 + 100 * MS_PER_DAY, book=CONFIG.rules)
+    again = fire_due(state, before_ms=DAY0 + 100 * MS_PER_DAY, book=CONFIG.rules)
     assert fired(first) == [("lapse_90d", at(90))] and again == []
 
 
@@ -150,7 +152,7 @@ def test_a_disabled_rule_does_not_fire() -> None:
 
 def test_customers_without_purchases_get_no_timers() -> None:
     state = fold_and_fire([page_view("c1", at(0))], until_day=500)
-    assert state.timers == [] and state.stage == "prospect"
+    assert state.summary["pending_timers"] == [] and state.stage == "prospect"
 
 
 def test_backtest_output_is_byte_identical_across_runs() -> None:
@@ -172,9 +174,10 @@ def test_backtest_skips_events_after_until(until_day: int) -> None:
     assert fired(triggers) == ([("lapse_90d", at(90))] if until_day >= 90 else [])
 
 
-def fold_and_fire(events: list[dict[str, Any]], until_day: float) -> CustomerState:
-    state = CustomerState("c1")
+def fold_and_fire(events: list[dict[str, Any]], until_day: float) -> Derived:
+    state = CustomerState(customer_id="c1")
     for data in sorted(events, key=lambda e: e["occurred_at"]):
         process_event(state, record(data), CONFIG)
-    fire_due_timers(state, before_ms=DAY0 + int(until_day * MS_PER_DAY) + 1, book=CONFIG.rules)
-    return state
+    until = DAY0 + int(until_day * MS_PER_DAY)
+    fire_due(state, before_ms=until + 1, book=CONFIG.rules)
+    return Derived(state, summarize(state, until, CONFIG))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from agents.domain.co_purchase import CoPurchaseModel, new_pairs
-from agents.domain.customer_state import CustomerState, StateLimits
+from agents.domain.co_purchase import CoPurchaseModel, new_pairs, pair_deltas
+from agents.domain.customer_state import CustomerState
 from agents.domain.customer_view import summarize
+from agents.domain.engine import process_event
 from agents.domain.rulebook import Rulebook
-from agents.domain.stages import STAGES, record_purchase_stage, record_timed_stage
-from tests.factories import page_view, purchase, ticket
-from tests.rule_harness import DAY0, at, backtest
+from agents.domain.stages import STAGES
+from tests.factories import page_view, purchase, record, ticket
+from tests.rule_harness import DAY0, at, backtest, config
 
 
 def test_a_customer_walks_the_whole_state_machine() -> None:
@@ -43,7 +44,7 @@ def test_a_customer_walks_the_whole_state_machine() -> None:
     causes = {h[1]: h[2] for h in history}
     assert causes["at_risk"] == "churn signal: loyal_at_risk"
     assert causes["reactivated"] == "purchase after 450 days without one"
-    summary = summarize(states["c1"], DAY0 + 520 * 86_400_000, StateLimits())
+    summary = states["c1"].summary
     assert summary["stage"] == "repeat"
     assert summary["stage_history"][4] == {
         "at": at(45),
@@ -64,17 +65,21 @@ def test_a_churn_signal_does_not_move_prospects_or_lapsed_customers() -> None:
     assert states["p1"].stage == "prospect" and states["l1"].stage == "lapsed"
 
 
-def test_a_late_timer_stage_keeps_the_stage_of_a_later_purchase_current() -> None:
-    state = CustomerState("c1")
-    book = Rulebook()
-    state.recent_purchases = [[DAY0, 1.0, "o1", []], [DAY0 + 10, 1.0, "o2", []]]
-    state.purchase_count = 2
-    state.first_purchase_ms, state.last_purchase_ms = DAY0, DAY0 + 10
-    record_purchase_stage(state, DAY0, book.lifecycle)
-    record_purchase_stage(state, DAY0 + 10, book.lifecycle)
-    record_timed_stage(state, DAY0 + 5, "at_risk", "signal", book.lifecycle)  # processed late
-    assert [h[1] for h in state.stage_history] == ["new", "at_risk", "repeat"]
-    assert state.stage == "repeat"
+def test_a_late_churn_signal_lands_before_a_later_purchase_which_stays_current() -> None:
+    engine = config(Rulebook())
+    state = CustomerState(customer_id="c1")
+    for data in (
+        purchase("c1", at(0)),
+        purchase("c1", at(10)),
+        ticket("c1", at(5), "t1", category="cancellation"),  # arrives after the day-10 purchase
+    ):
+        process_event(state, record(data), engine)
+    history = summarize(state, DAY0 + 20 * 86_400_000, engine)["stage_history"]
+    assert [(h["stage"], h["at"]) for h in history] == [
+        ("new", at(0)),
+        ("at_risk", at(5)),
+        ("repeat", at(10)),
+    ]
 
 
 def test_new_pairs_are_those_the_purchase_completes() -> None:
@@ -87,22 +92,52 @@ def test_new_pairs_are_those_the_purchase_completes() -> None:
     assert new_pairs({"tea", "cups"}, {"tea", "cups"}) == []
 
 
+def plus(at_ms: int, pairs: list[tuple[str, str]]) -> list[tuple[int, str, str, int]]:
+    return [(at_ms, a, b, 1) for a, b in pairs]
+
+
+def test_a_pair_is_stamped_when_the_later_of_its_first_purchases_happened() -> None:
+    # tea first bought on day 5, cups on day 9: the pair is completed on day 9.
+    assert pair_deltas({}, {"tea": 5, "cups": 9}, ["tea", "cups"]) == [(9, "cups", "tea", 1)]
+    # A late purchase of cups on day 7 moves the pair from day 9 to day 7.
+    assert pair_deltas({"tea": 5, "cups": 9}, {"tea": 5, "cups": 7}, ["cups"]) == [
+        (9, "cups", "tea", -1),
+        (7, "cups", "tea", 1),
+    ]
+    # A late purchase of cups on day 3 leaves the pair at day 5 (tea's first purchase).
+    assert pair_deltas({"tea": 5, "cups": 9}, {"tea": 5, "cups": 3}, ["cups"]) == [
+        (9, "cups", "tea", -1),
+        (5, "cups", "tea", 1),
+    ]
+
+
+def test_the_model_keeps_rows_for_the_first_categories_co_purchased_only() -> None:
+    model = CoPurchaseModel(max_categories=3)
+    model.add(plus(1, [("a", "b")]) + plus(2, [("a", "c")]) + plus(3, [("a", "d"), ("b", "c")]))
+    # Read from the log before folding and from the rows after: the same answers.
+    before = (model.counts_for("a", 10), model.counts_for("b", 10), model.counts_for("d", 10))
+    model.fold(10)
+    after = (model.counts_for("a", 10), model.counts_for("b", 10), model.counts_for("d", 10))
+    assert before == after == ({"b": 1, "c": 1}, {"a": 1, "c": 1}, {})
+    assert set(model.rows) == {"a", "b", "c"}
+
+
 def test_co_purchase_counts_are_read_as_of_a_time_before_and_after_folding() -> None:
     model = CoPurchaseModel()
-    model.add(100, [("cups", "tea")])
-    model.add(200, [("cups", "tea"), ("tea", "wine")])
+    model.add(plus(100, [("cups", "tea")]))
+    model.add(plus(200, [("cups", "tea"), ("tea", "wine")]))
     assert model.counts_for("tea", 150) == {"cups": 1}
     assert model.counts_for("tea", 201) == {"cups": 2, "wine": 1}
     assert model.fold(150) == {"cups", "tea"}
     assert model.counts_for("tea", 150) == {"cups": 1}  # same answer after folding
     assert model.counts_for("tea", 201) == {"cups": 2, "wine": 1}
-    assert model.add(120, [("tea", "wine")]) == {"tea", "wine"}  # late: folded at once
+    assert model.add(plus(120, [("tea", "wine")])) == {"tea", "wine"}  # late: folded at once
     restored = CoPurchaseModel.restore(model.meta(), model.rows)
     assert restored.counts_for("tea", 10**6) == {"cups": 2, "wine": 2}
 
 
 def test_recommendations_rank_by_customers_and_skip_owned_and_thin_evidence() -> None:
     model = CoPurchaseModel()
-    model.add(1, [("cups", "tea")] * 3 + [("snacks", "tea")] * 2 + [("tea", "wine")])
+    model.add(plus(1, [("cups", "tea")] * 3 + [("snacks", "tea")] * 2 + [("tea", "wine")]))
     picks = model.recommend(["tea"], {"cups"}, as_of_ms=10, limit=3, min_customers=2)
     assert picks == [{"category": "snacks", "co_purchasers": 2}]
