@@ -145,7 +145,11 @@ class StateSettings:
         days = [
             getattr(r, "days", 0) for r in rules.values() if getattr(r, "describes_order", False)
         ]
-        return dataclasses.replace(limits, order_detail_days=max([0, *days]) + 1)
+        drop = rules.get(EngagementDropRule.name)
+        reach = drop.recent_days + 7 * drop.baseline_weeks + 1 if drop else 0
+        return dataclasses.replace(
+            limits, order_detail_days=max([0, *days]) + 1, drop_reach_days=reach
+        )
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -61,6 +61,8 @@ class StateLimits:
     max_event_ids: int = 256
     max_recent_purchases: int = 32  # orders kept with their id and categories ...
     order_detail_days: int = 31  # ... and any order a pending moment may still describe
+    drop_reach_days: int = 71  # engagement onsets this close to the view window's start
+    # may have read views before it: dropped with them
     max_orders: int = 256  # orders remembered in all (times and amounts)
     max_categories: int = 64
     max_tickets: int = 64
@@ -139,6 +141,9 @@ class CustomerState(msgspec.Struct, kw_only=True, array_like=True):
     categories: dict[str, list[int]] = msgspec.field(default_factory=dict)  # [orders, first ms]
     view_days: list[list[int]] = msgspec.field(default_factory=list)  # [day, views, high intent]
     high_intent_ms: list[int] = msgspec.field(default_factory=list)  # sorted
+    # engagement-drop onsets derived from view_days (agents.domain.engagement), UTC days
+    drop_onsets: list[int] = msgspec.field(default_factory=list)
+    drop_key: int = 0  # the rule parameters they were derived with (0: never)
     last_visit_ms: int | None = None
     tickets: dict[str, list[TicketEntry]] = msgspec.field(default_factory=dict)
     profile: list[ProfileWrite] = msgspec.field(default_factory=list)  # sorted by (ms, event)
@@ -166,6 +171,16 @@ class Outcome(Enum):
     DUPLICATE_ORDER = "duplicate_order"  # this order was counted already
 
 
+class Applied(NamedTuple):
+    """What :func:`apply_event` did: the outcome, the categories whose first purchase
+    time moved (for the shared co-purchase model), the UTC days whose view counts
+    changed (for engagement onsets)."""
+
+    outcome: Outcome
+    moved: list[str]
+    view_days: tuple[int, ...]
+
+
 CHANGED = frozenset({Outcome.APPLIED, Outcome.REPLACED, Outcome.DUPLICATE_ORDER})  # facts moved
 
 _KIND = {Purchase: 1, PageView: 2, SupportTicket: 3, CustomerProfile: 4, Refund: 5}
@@ -190,24 +205,25 @@ def apply_event(
     *,
     limits: StateLimits,
     rates: Mapping[str, float],
-) -> tuple[Outcome, list[str]]:
-    """Fold ``event`` into ``state``'s facts in place.
+) -> Applied:
+    """Fold ``event`` into ``state``'s facts in place and say what changed.
 
-    Returns the outcome and, for an applied purchase, the categories whose first
-    purchase time moved (for the shared co-purchase model; see
-    :func:`category_first_times`). ``rates`` maps a currency code to base units
-    per unit; the validator guarantees the event's currency is in it.
+    ``rates`` maps a currency code to base units per unit; the validator
+    guarantees the event's currency is in it.
     """
     ms = event.occurred_ms
     eid = fingerprint(event.event_id)
     copy = content_fingerprint(event)
     kind = _KIND[type(event)]
     outcome = Outcome.APPLIED
+    view_days: list[int] = []
     position = _seen_position(state, eid)
     if position is not None:
         old_ms, old_info = state.seen_ms[position], state.seen_info[position]
         if (old_ms, old_info >> 4) <= (ms, copy):
-            return Outcome.DUPLICATE_EVENT, []
+            return Applied(Outcome.DUPLICATE_EVENT, [], ())
+        if old_info & 7 == 2:
+            view_days.append(old_ms // MS_PER_DAY)
         _undo(state, old_ms, eid, old_info)
         _forget_seen(state, position)
         outcome = Outcome.REPLACED
@@ -224,6 +240,7 @@ def apply_event(
         assert isinstance(event, PageView)
         if _apply_page_view(state, ms, event.page_type, limits):
             flags |= _HIGH_INTENT_FLAG
+        view_days.append(ms // MS_PER_DAY)
     elif kind == 3:
         assert isinstance(event, SupportTicket)
         _apply_ticket(state, event, ms, eid, copy, limits)
@@ -238,7 +255,7 @@ def apply_event(
     _remember_seen(state, ms, eid, copy, flags, limits)
     if outcome is Outcome.REPLACED:
         _recompute_latest(state)
-    return outcome, moved
+    return Applied(outcome, moved, tuple(view_days))
 
 
 def _recompute_latest(state: CustomerState) -> None:
@@ -603,6 +620,9 @@ def prune(state: CustomerState, limits: StateLimits, horizon_ms: int) -> None:
     if days and days[0][0] < first_day:
         keep = bisect.bisect_left(days, [first_day])
         del days[:keep]
+    onsets = state.drop_onsets
+    if onsets and onsets[0] < first_day + limits.drop_reach_days:
+        del onsets[: bisect.bisect_left(onsets, first_day + limits.drop_reach_days)]
     views = state.high_intent_ms
     view_horizon = horizon_ms - limits.page_view_window_days * MS_PER_DAY
     if views and views[0] <= view_horizon:
@@ -638,6 +658,7 @@ def retained(state: CustomerState, limits: StateLimits, as_of_ms: int) -> Custom
         orders=orders,
         view_days=list(state.view_days),
         high_intent_ms=list(state.high_intent_ms),
+        drop_onsets=list(state.drop_onsets),
         tickets=dict(state.tickets),
         seen_ms=list(state.seen_ms),
         seen_ids=list(state.seen_ids),

@@ -21,7 +21,8 @@ from agents.domain.customer_state import (
     prune,
 )
 from agents.domain.lifecycle import reopen
-from agents.domain.rulebook import CrossSellRule, Rulebook
+from agents.domain.engagement import refresh_onsets, rule_key
+from agents.domain.rulebook import CrossSellRule, EngagementDropRule, Rulebook
 from schemas.events import CustomerEvent, Purchase
 
 
@@ -69,10 +70,13 @@ def process_event(
     """
     shares = config.shares_co_purchases and isinstance(event, Purchase)
     before = category_first_times(state) if shares else None
-    outcome, moved = apply_event(state, event, limits=config.limits, rates=config.rates)
+    outcome, moved, view_days = apply_event(state, event, limits=config.limits, rates=config.rates)
     if outcome not in CHANGED:
         return Step(outcome)
     state.version += 1
+    engagement = config.rules.active(EngagementDropRule.name)
+    if engagement is not None and (view_days or state.drop_key != rule_key(engagement)):
+        refresh_onsets(state, engagement, view_days)
     prune(state, config.limits, event.occurred_ms if horizon_ms is None else horizon_ms)
     reopen(state, event.occurred_ms, config.rules)
     if before is None or not moved:

@@ -14,13 +14,18 @@ before the due time, a customer who is not loyal) are left out so they cost no
 wake-up. Two pseudo-rules, ``stage:lapsed`` and ``stage:churned``, mark when
 the derived stage changes by the passage of time alone, so the read model is
 rewritten then.
+
+The rulebook is compiled once into a :class:`_Plan` (which rule reads which
+facts, with what delay), so a customer's moments cost a few list searches.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 
+from agents.domain.engagement import engagement_onsets, rule_key
 from agents.domain.history import openings, trouble_openings
 from agents.domain.rulebook import (
     CancellationRequestRule,
@@ -28,6 +33,7 @@ from agents.domain.rulebook import (
     EngagementDropRule,
     HighIntentNoPurchaseRule,
     LapseRule,
+    LifecyclePolicy,
     LoyalAtRiskRule,
     LoyalPromotionRule,
     PostPurchaseFollowUpRule,
@@ -37,7 +43,7 @@ from agents.domain.rulebook import (
     SecondPurchaseNudgeRule,
     SupportTroubleRule,
 )
-from agents.domain.rules import Subject, engagement_onsets, is_loyal, loyal_at_risk_due
+from agents.domain.rules import Subject, is_loyal, loyal_at_risk_due
 from schemas.timestamps import MS_PER_DAY, MS_PER_HOUR
 
 STAGE_LAPSED = "stage:lapsed"
@@ -46,136 +52,171 @@ Moment = tuple[int, str, int]  # (due ms, rule, episode ms)
 _FAR = 2**62
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A rulebook compiled for moment search."""
+
+    after_order: tuple[tuple[str, int, bool], ...]  # (name, delay ms, needs categories)
+    at_order: tuple[str, ...]  # rules due at each purchase
+    second_purchase: tuple[str, int] | None
+    loyal_at_risk: LoyalAtRiskRule | None
+    trouble: str | None
+    cancellation: str | None
+    high_intent: tuple[str, int] | None  # (name, wait ms)
+    engagement: EngagementDropRule | None
+    engagement_key: int  # its parameters' fingerprint (``rule_key``)
+    lifecycle: LifecyclePolicy
+
+
+@cache
+def _compile(rules: tuple[RuleParams, ...], lifecycle: LifecyclePolicy) -> _Plan:
+    after: list[tuple[str, int, bool]] = []
+    at: list[str] = []
+    second = at_risk = trouble = cancellation = intent = engagement = None
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        if isinstance(rule, LapseRule | PostPurchaseFollowUpRule):
+            after.append((rule.name, rule.days * MS_PER_DAY, False))
+        elif isinstance(rule, CrossSellRule):
+            after.append((rule.name, rule.days * MS_PER_DAY, True))
+        elif isinstance(rule, SecondPurchaseNudgeRule):
+            second = (rule.name, rule.days * MS_PER_DAY)
+        elif isinstance(rule, LoyalPromotionRule | ReactivatedRule):
+            at.append(rule.name)
+        elif isinstance(rule, LoyalAtRiskRule):
+            at_risk = rule
+        elif isinstance(rule, SupportTroubleRule):
+            trouble = rule.name
+        elif isinstance(rule, CancellationRequestRule):
+            cancellation = rule.name
+        elif isinstance(rule, HighIntentNoPurchaseRule):
+            intent = (rule.name, rule.wait_hours * MS_PER_HOUR)
+        elif isinstance(rule, EngagementDropRule):
+            engagement = rule
+    after.append((STAGE_LAPSED, lifecycle.lapsed_after_days * MS_PER_DAY, False))
+    after.append((STAGE_CHURNED, lifecycle.churned_after_days * MS_PER_DAY, False))
+    return _Plan(
+        tuple(after),
+        tuple(at),
+        second,
+        at_risk,
+        trouble,
+        cancellation,
+        intent,
+        engagement,
+        rule_key(engagement) if engagement is not None else 0,
+        lifecycle,
+    )
+
+
+def plan_for(book: Rulebook) -> _Plan:
+    """The compiled plan of ``book`` (kept on the book: a rulebook is immutable)."""
+    plan = book.__dict__.get("_moment_plan")
+    if plan is None:
+        plan = _compile(tuple(book.rules.values()), book.lifecycle)
+        object.__setattr__(book, "_moment_plan", plan)
+    return plan
+
+
 def moments(s: Subject, book: Rulebook, lo: int, hi: int = _FAR) -> list[Moment]:
     """Every moment with ``lo <= due < hi``, sorted by (due, rule, episode)."""
-    found: list[Moment] = []
-    for rule in book.rules.values():
-        if rule.enabled:
-            found.extend(_rule_moments(s, rule, lo, hi, book))
-    found.extend(_stage_moments(s, book, lo, hi))
-    found.sort()
-    return found
-
-
-def next_due(s: Subject, book: Rulebook, after: int) -> int | None:
-    """The earliest moment due at or after ``after``, or ``None``."""
-    best = _FAR
-    for rule in book.rules.values():
-        if rule.enabled:
-            for due, _, _ in _rule_moments(s, rule, after, best, book):
-                best = due  # each rule lists its moments in due order
-                break
-    for due, _, _ in _stage_moments(s, book, after, best):
-        best = due
-        break
-    return None if best == _FAR else best
-
-
-def _stage_moments(s: Subject, book: Rulebook, lo: int, hi: int) -> Iterator[Moment]:
-    policy = book.lifecycle
-    lapsed = _after_each_order(s, STAGE_LAPSED, policy.lapsed_after_days * MS_PER_DAY, lo, hi)
-    first = next(lapsed, None)
-    churned = _after_each_order(s, STAGE_CHURNED, policy.churned_after_days * MS_PER_DAY, lo, hi)
-    second = next(churned, None)
-    # Merge the two ascending streams.
-    while first is not None or second is not None:
-        if second is None or (first is not None and first <= second):
-            assert first is not None
-            yield first
-            first = next(lapsed, None)
-        else:
-            yield second
-            second = next(churned, None)
-
-
-def _rule_moments(
-    s: Subject, rule: RuleParams, lo: int, hi: int, book: Rulebook
-) -> Iterator[Moment]:
-    """One rule's moments with ``lo <= due < hi``, in due order."""
+    plan = plan_for(book)
     view, state = s.view, s.state
     times = view.times
-    name = rule.name
-    if isinstance(rule, LapseRule | PostPurchaseFollowUpRule):
-        yield from _after_each_order(s, name, rule.days * MS_PER_DAY, lo, hi)
-    elif isinstance(rule, CrossSellRule):
-        for moment in _after_each_order(s, name, rule.days * MS_PER_DAY, lo, hi):
-            order = view.orders[bisect.bisect_left(times, moment[2])]
-            if order.categories:
-                yield moment
-    elif isinstance(rule, SecondPurchaseNudgeRule):
-        if times and state.evicted_orders == 0:
-            due = times[0] + rule.days * MS_PER_DAY
-            after = times[1] if len(times) > 1 else None
-            if lo <= due < hi and (after is None or after > due or view.refunded):
-                yield due, name, times[0]
-    elif isinstance(rule, LoyalPromotionRule | ReactivatedRule):
+    found: list[Moment] = []
+    for name, delay, needs_categories in plan.after_order:
+        for i in _after_order_indices(s, delay, lo, hi):
+            if not needs_categories or view.orders[i].categories:
+                found.append((times[i] + delay, name, times[i]))
+    if plan.at_order:
         for i in range(bisect.bisect_left(times, lo), bisect.bisect_left(times, hi)):
             if i == 0 or times[i - 1] != times[i]:
-                yield times[i], name, times[i]
-    elif isinstance(rule, LoyalAtRiskRule):
-        yield from sorted(_loyal_at_risk_moments(s, rule, lo, hi, book))
-    elif isinstance(rule, SupportTroubleRule):
-        for at, _ in trouble_openings(state):
-            if lo <= at < hi:
-                yield at, name, at
-    elif isinstance(rule, CancellationRequestRule):
-        for at, _ in openings(state, "cancellation"):
-            if lo <= at < hi:
-                yield at, name, at
-    elif isinstance(rule, HighIntentNoPurchaseRule):
-        wait = rule.wait_hours * MS_PER_HOUR
+                found.extend((times[i], name, times[i]) for name in plan.at_order)
+    if plan.second_purchase is not None:
+        moment = _second_purchase(s, *plan.second_purchase)
+        if moment is not None and lo <= moment[0] < hi:
+            found.append(moment)
+    if plan.loyal_at_risk is not None:
+        found.extend(_loyal_at_risk(s, plan.loyal_at_risk, plan.lifecycle, lo, hi))
+    if plan.trouble is not None and state.tickets:
+        found.extend((at, plan.trouble, at) for at, _ in trouble_openings(state) if lo <= at < hi)
+    if plan.cancellation is not None and state.tickets:
+        found.extend(
+            (at, plan.cancellation, at)
+            for at, _ in openings(state, "cancellation")
+            if lo <= at < hi
+        )
+    if plan.high_intent is not None and state.high_intent_ms:
+        name, wait = plan.high_intent
         views = state.high_intent_ms
         for i in range(bisect.bisect_left(views, lo - wait), len(views)):
             due = views[i] + wait
             if due >= hi:
                 break
             if i == 0 or views[i - 1] != views[i]:
-                yield due, name, views[i]
-    elif isinstance(rule, EngagementDropRule):
-        yield from _engagement_moments(s, rule, lo, hi)
+                found.append((due, name, views[i]))
+    if plan.engagement is not None and state.view_days:
+        found.extend(_engagement(s, plan.engagement, plan.engagement_key, lo, hi))
+    found.sort()
+    return found
 
 
-def _loyal_at_risk_moments(
-    s: Subject, rule: LoyalAtRiskRule, lo: int, hi: int, book: Rulebook
-) -> Iterator[Moment]:
+def next_due(s: Subject, book: Rulebook, after: int) -> int | None:
+    """The earliest moment due at or after ``after``, or ``None``."""
+    plan = plan_for(book)
+    view, state = s.view, s.state
+    times = view.times
+    best = _FAR
+    for _, delay, needs_categories in plan.after_order:
+        for i in _after_order_indices(s, delay, after, best):
+            if not needs_categories or view.orders[i].categories:
+                best = times[i] + delay  # ascending: the first is this rule's earliest
+                break
+    if plan.at_order:
+        i = bisect.bisect_left(times, after)
+        if i < len(times):
+            best = min(best, times[i])
+    if plan.second_purchase is not None:
+        moment = _second_purchase(s, *plan.second_purchase)
+        if moment is not None and after <= moment[0] < best:
+            best = moment[0]
+    if plan.loyal_at_risk is not None:
+        for due, _, _ in _loyal_at_risk(s, plan.loyal_at_risk, plan.lifecycle, after, best):
+            best = min(best, due)
+    if state.tickets and (plan.trouble is not None or plan.cancellation is not None):
+        for name, found in (
+            (plan.trouble, trouble_openings),
+            (plan.cancellation, lambda st: openings(st, "cancellation")),
+        ):
+            if name is not None:
+                for at, _ in found(state):
+                    if after <= at < best:
+                        best = at
+                        break
+    if plan.high_intent is not None and state.high_intent_ms:
+        _, wait = plan.high_intent
+        views = state.high_intent_ms
+        i = bisect.bisect_left(views, after - wait)
+        if i < len(views):
+            best = min(best, views[i] + wait)
+    if plan.engagement is not None and state.view_days:
+        for due, _, _ in _engagement(s, plan.engagement, plan.engagement_key, after, best):
+            best = due
+            break
+    return None if best == _FAR else best
+
+
+def _after_order_indices(s: Subject, delay: int, lo: int, hi: int) -> list[int]:
+    """Indices of orders whose ``delay`` falls in ``[lo, hi)`` before a newer order
+    came (with refunds, every order: a refund can make a newer one stop counting);
+    ascending."""
     view = s.view
     times = view.times
-    floor = rule.min_gap_days * MS_PER_DAY
-    # An order followed by another one at or before ``lo`` has no moment left.
-    first = 0 if view.refunded else max(0, bisect.bisect_right(times, lo) - 1)
-    for i in range(first, bisect.bisect_left(times, hi)):
-        p = times[i]
-        nxt = times[i + 1] if i + 1 < len(times) else None
-        if nxt is not None and nxt - p <= floor and not view.refunded:
-            continue  # bought again before any silence could count
-        if not is_loyal(s, p, book.lifecycle):
-            continue
-        due = loyal_at_risk_due(s, p, rule)
-        if due is not None and lo <= due < hi and (nxt is None or nxt > due or view.refunded):
-            yield due, rule.name, p
-
-
-def _engagement_moments(s: Subject, rule: EngagementDropRule, lo: int, hi: int) -> Iterator[Moment]:
-    days = s.state.view_days
-    # A drop needs a baseline of min_baseline_weekly_views a week: skip quiet customers.
-    if not days or sum(d[1] for d in days) < rule.min_baseline_weekly_views * rule.baseline_weeks:
-        return
-    first_day = -(-lo // MS_PER_DAY) if lo > -_FAR else days[0][0]
-    last_day = -(-hi // MS_PER_DAY) if hi < _FAR else _FAR // MS_PER_DAY
-    views = {d: v for d, v, _ in days}
-    for day in engagement_onsets(views, first_day, last_day, rule):
-        yield day * MS_PER_DAY, rule.name, day * MS_PER_DAY
-
-
-def _after_each_order(s: Subject, name: str, delay: int, lo: int, hi: int) -> Iterator[Moment]:
-    """``delay`` after each order, unless a newer order came first (with refunds, every
-    order: a refund can make a newer order stop counting). In due order."""
-    view = s.view
-    times = view.times
-    refunded = view.refunded
     n = len(times)
-    start = bisect.bisect_left(times, lo - delay) if lo > -_FAR else 0
-    for i in range(start, n):
+    refunded = view.refunded
+    found = []
+    for i in range(bisect.bisect_left(times, lo - delay) if lo > -_FAR else 0, n):
         p = times[i]
         due = p + delay
         if due >= hi:
@@ -188,4 +229,54 @@ def _after_each_order(s: Subject, name: str, delay: int, lo: int, hi: int) -> It
                 j += 1
             if j < n and times[j] <= due:
                 continue
-        yield due, name, p
+        found.append(i)
+    return found
+
+
+def _second_purchase(s: Subject, name: str, delay: int) -> Moment | None:
+    view = s.view
+    times = view.times
+    if not times or s.state.evicted_orders:
+        return None
+    due = times[0] + delay
+    if len(times) > 1 and times[1] <= due and not view.refunded:
+        return None
+    return due, name, times[0]
+
+
+def _loyal_at_risk(
+    s: Subject, rule: LoyalAtRiskRule, lifecycle: LifecyclePolicy, lo: int, hi: int
+) -> list[Moment]:
+    view = s.view
+    times = view.times
+    floor = rule.min_gap_days * MS_PER_DAY
+    found = []
+    # An order followed by another one at or before ``lo`` has no moment left.
+    first = 0 if view.refunded else max(0, bisect.bisect_right(times, lo) - 1)
+    for i in range(first, bisect.bisect_left(times, hi)):
+        p = times[i]
+        nxt = times[i + 1] if i + 1 < len(times) else None
+        if nxt is not None and nxt - p <= floor and not view.refunded:
+            continue  # bought again before any silence could count
+        if p + floor >= hi or not is_loyal(s, p, lifecycle):
+            continue
+        due = loyal_at_risk_due(s, p, rule)
+        if due is not None and lo <= due < hi and (nxt is None or nxt > due or view.refunded):
+            found.append((due, rule.name, p))
+    found.sort()
+    return found
+
+
+def _engagement(s: Subject, rule: EngagementDropRule, key: int, lo: int, hi: int) -> list[Moment]:
+    state = s.state
+    onsets = state.drop_onsets
+    if state.drop_key != key:  # derived with other parameters: derive afresh
+        views = {d: v for d, v, _ in state.view_days}
+        onsets = engagement_onsets(views, -(2**40), 2**40, rule)
+    found = []
+    for day in onsets[bisect.bisect_left(onsets, -(-lo // MS_PER_DAY)) if lo > -_FAR else 0 :]:
+        due = day * MS_PER_DAY
+        if due >= hi:
+            break
+        found.append((due, rule.name, due))
+    return found

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.domain.co_purchase import CoPurchaseModel
+from agents.domain.engagement import drop_starts, engagement_window
 from agents.domain.customer_state import CustomerState
 from agents.domain.history import (
     Purchases,
@@ -192,100 +193,6 @@ def cancellation_request(
             "purchase_count": purchases_as_of(s.view, s.state, due),
             "days_since_purchase": None if last is None else _days(due - last),
         },
-    )
-
-
-@dataclass(frozen=True)
-class EngagementWindow:
-    """Page views around a check at UTC midnight (the start of day ``check_day``)."""
-
-    recent_views: int
-    baseline_views: int
-    recent_weekly: float
-    baseline_weekly: float
-
-    def dropped(self, rule: EngagementDropRule) -> bool:
-        return engagement_dropped(self.recent_weekly, self.baseline_weekly, rule)
-
-
-def engagement_window(
-    views: dict[int, int], check_day: int, rule: EngagementDropRule
-) -> EngagementWindow:
-    """Views in the ``recent_days`` complete days before ``check_day`` and in the
-    ``baseline_weeks`` weeks before those, as totals and weekly averages."""
-    recent_first = check_day - rule.recent_days
-    base_first = recent_first - 7 * rule.baseline_weeks
-    recent = sum(views.get(d, 0) for d in range(recent_first, check_day))
-    baseline = sum(views.get(d, 0) for d in range(base_first, recent_first))
-    return EngagementWindow(
-        recent,
-        baseline,
-        round(recent * 7 / rule.recent_days, 6),
-        round(baseline / rule.baseline_weeks, 6),
-    )
-
-
-def drop_starts(views: dict[int, int], day: int, rule: EngagementDropRule) -> bool:
-    """Whether a drop shows at ``day``'s midnight and did not at the one before (the
-    onset: one episode lasts as long as the drop does)."""
-    return engagement_window(views, day, rule).dropped(rule) and not engagement_window(
-        views, day - 1, rule
-    ).dropped(rule)
-
-
-def engagement_onsets(
-    views: dict[int, int], from_day: int, until_day: int, rule: EngagementDropRule
-) -> list[int]:
-    """UTC days ``d`` with ``from_day <= d < until_day`` at whose midnight a drop starts,
-    assuming no views beyond those in ``views``. O(days) with running sums; the same
-    decisions as :func:`drop_starts` day by day (a test checks it)."""
-    if not views or until_day <= from_day:
-        return []
-    recent_len, base_len = rule.recent_days, 7 * rule.baseline_weeks
-    first = min(views)
-    # No drop before the baseline holds a view, nor once the baseline is empty again.
-    start = max(from_day, first + recent_len + 1)
-    last = min(until_day, max(views) + recent_len + base_len + 2)
-    if last <= start:
-        return []
-    span = last - first + 1
-    prefix = [0] * (span + 1)
-    running = 0
-    get = views.get
-    for i in range(span):
-        running += get(first + i, 0)
-        prefix[i + 1] = running
-    ratio, floor = rule.drop_ratio, rule.min_baseline_weekly_views
-    recent_scale, weeks = 7 / recent_len, rule.baseline_weeks
-
-    def dropped(day: int) -> bool:
-        # views on days lo..hi-1 = prefix[hi - first] - prefix[lo - first], clipped
-        r_hi = day - first
-        r_lo = max(day - recent_len - first, 0)
-        b_lo = max(day - recent_len - base_len - first, 0)
-        baseline = round((prefix[r_lo] - prefix[b_lo]) / weeks, 6)
-        if baseline < floor:
-            return False
-        recent = round((prefix[r_hi] - prefix[r_lo]) * recent_scale, 6)
-        return recent < ratio * baseline
-
-    found = []
-    previous = dropped(start - 1)
-    for day in range(start, last):
-        now = dropped(day)
-        if now and not previous:
-            found.append(day)
-        previous = now
-    return found
-
-
-def engagement_dropped(
-    recent_weekly: float, baseline_weekly: float, rule: EngagementDropRule
-) -> bool:
-    """The drop condition on weekly view rates."""
-    return (
-        baseline_weekly >= rule.min_baseline_weekly_views
-        and recent_weekly < rule.drop_ratio * baseline_weekly
     )
 
 

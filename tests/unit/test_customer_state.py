@@ -85,7 +85,7 @@ def test_a_late_purchase_counts_and_does_not_move_the_last_purchase_backwards() 
 def test_a_repeated_event_id_changes_nothing() -> None:
     state = fold([purchase(amount=100)])
     before = encode_state(state)
-    outcome, _ = apply_event(state, record(purchase(amount=100)), limits=LIMITS, rates=RATES)
+    outcome, _, _ = apply_event(state, record(purchase(amount=100)), limits=LIMITS, rates=RATES)
     assert outcome is Outcome.DUPLICATE_EVENT
     assert encode_state(state) == before
 
@@ -95,7 +95,7 @@ def test_an_order_resent_under_a_new_event_id_counts_once_even_after_40_newer_or
     events += [purchase(at=iso(ms("2026-01-02T00:00:00Z") + i * 3_600_000)) for i in range(40)]
     state = fold(events)
     resent = record(purchase(at=events[0]["occurred_at"], order_id="o-first", event_id="again"))
-    outcome, _ = apply_event(state, resent, limits=LIMITS, rates=RATES)
+    outcome, _, _ = apply_event(state, resent, limits=LIMITS, rates=RATES)
     assert outcome is Outcome.DUPLICATE_ORDER
     s = summary(state, "2026-02-01T00:00:00Z")
     assert s["purchase_count"] == 41 and s["lifetime_spend"] == 700 + 40 * 1000
