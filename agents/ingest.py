@@ -37,22 +37,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
 
-from agents.domain.co_purchase import CoPurchaseModel, Pair
-from agents.domain.customer_state import CustomerState, Outcome
-from agents.domain.customer_view import summarize
+from agents.domain.co_purchase import CoPurchaseModel, Delta
+from agents.domain.customer_state import CHANGED, CustomerState
 from agents.domain.engine import process_event
-from agents.domain.firing import FiredCustomer, FiringRequest, FiringResult, fire_stored
-from agents.domain.lifecycle import next_due
+from agents.domain.firing import (
+    FiredCustomer,
+    FiringRequest,
+    FiringResult,
+    customer_row,
+    fire_stored,
+)
+from agents.domain.state_codec import decode_state, encode_state
 from schemas.codec import dumps, loads
 from schemas.nudges import is_nudge
 from schemas.ticks import decode_tick, is_tick
-from schemas.timestamps import MS_PER_HOUR, to_ms
+from schemas.timestamps import MS_PER_HOUR
 from schemas.validation import BAD_CLOCK_TICK, BAD_CO_PURCHASE, Rejection, decode_event
 
 if TYPE_CHECKING:
@@ -111,14 +115,10 @@ def register(p: Pipeline) -> None:
     progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
     firing_bounds: dict[int, int] = {}  # partition -> bound of its last timer firing (ms)
 
-    def index_and_mirror(partition: int, state: CustomerState) -> dict[str, Any]:
-        """Index the state's next timer, stage it for Redis; returns its table value."""
-        data = state.to_dict()
-        p.timer_index.schedule(partition, state.customer_id, next_due(state))
-        summary = summarize(state, p.now_ms(), engine.limits)
-        summary["state"] = data
-        p.read_model.stage(state.customer_id, state.version, summary)
-        return data
+    def mirror(state: CustomerState) -> None:
+        """Stage the customer's read-model row (Redis keeps the newest version)."""
+        row = customer_row(state, p.now_ms(), engine)
+        p.read_model.stage_encoded(state.customer_id, state.version, row)
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
         p.counters["dead_letter.total"] += 1
@@ -150,23 +150,27 @@ def register(p: Pipeline) -> None:
     async def apply(message: Message, event: Any) -> None:
         stored = p.customers.get(message.partition, event.customer_id)
         state = (
-            CustomerState(event.customer_id) if stored is None else CustomerState.from_dict(stored)
+            CustomerState(customer_id=event.customer_id) if stored is None else decode_state(stored)
         )
-        # Prune only below the partition's last firing bound: a pending timer may still
+        # Prune only below the partition's last firing bound: a pending moment may still
         # read anything after it (during a wall-clock backfill the bound stays at NEVER
         # until the partition has caught up, so the whole backlog is evaluated in full).
         horizon = firing_bounds.get(message.partition, NEVER)
         step = process_event(state, event, engine, horizon_ms=horizon)
         p.counters[f"events.{step.outcome.value}"] += 1
         p.read_model.count(f"events.{step.outcome.value}")
-        if step.outcome is not Outcome.APPLIED:
+        if step.outcome not in CHANGED:
+            if stored is not None:
+                mirror(state)  # a re-delivery after a crash may find the row not yet written
             return
         state.partition = message.partition
-        data = index_and_mirror(message.partition, state)
-        await p.customers.put(message.partition, state.customer_id, data)
-        if step.co_purchased:
+        p.timer_index.schedule(message.partition, state.customer_id, state.next_due)
+        mirror(state)
+        await p.customers.put(message.partition, state.customer_id, encode_state(state))
+        if step.co_purchases:
             broadcast(
-                message.partition, {"at": to_ms(event.occurred_at), "pairs": step.co_purchased}
+                message.partition,
+                {"at": event.occurred_ms, "deltas": [list(d) for d in step.co_purchases]},
             )
 
     def broadcast(source: int, record: dict[str, Any]) -> None:
@@ -191,14 +195,15 @@ def register(p: Pipeline) -> None:
         try:
             record = loads(message.value or b"")
             source = int(record["source"])
-            pairs: Iterable[Pair] = [(str(a), str(b)) for a, b in record.get("pairs", ())]
-            at = int(record["at"]) if "pairs" in record else int(record["progress"])
+            deltas: list[Delta] = [
+                (int(at), str(a), str(b), int(d)) for at, a, b, d in record.get("deltas", ())
+            ]
+            at = int(record["at"]) if "deltas" in record else int(record["progress"])
         except (ValueError, KeyError, TypeError):
             return Rejection(BAD_CO_PURCHASE, "co-purchase record without source and at/progress")
         partition = message.partition
-        touched = p.co_purchases(partition).add(at, pairs) if "pairs" in record else set()
-        if "pairs" in record:
-            p.save_co_purchases(partition, touched)
+        if deltas:
+            p.save_co_purchases(partition, p.co_purchases(partition).add(deltas))
         clock = p.partition_clock(partition)
         clock.observe_event(f"{p.topics.co_purchases}#{source}", at)
         p.clocks[str(partition)] = dict(clock.progress)
@@ -366,9 +371,7 @@ def register(p: Pipeline) -> None:
             await dead_letter(message, decoded)
             return
         if p.event_time:
-            p.partition_clock(message.partition).observe_event(
-                message.topic, to_ms(decoded.occurred_at)
-            )
+            p.partition_clock(message.partition).observe_event(message.topic, decoded.occurred_ms)
         await apply(message, decoded)
         broadcast_progress(message.partition, forced=False)
         await fire_due(message.partition)
@@ -392,8 +395,10 @@ def register(p: Pipeline) -> None:
                 missing.start,
                 missing.stop - 1,
             )
-            records = p.partition_reader.read(tp.topic, tp.partition, missing.start, missing.stop)
-            async for skipped in records:
+            records = await p.partition_reader.read(
+                tp.topic, tp.partition, missing.start, missing.stop
+            )
+            for skipped in records:
                 p.input_offsets.processed(tp, skipped.offset)
                 await handle(skipped)
                 p.app.consumer.ack(skipped)

@@ -21,6 +21,7 @@ from faust.web import Request, Response, View
 
 from agents.domain.clock import PartitionClock
 from agents.domain.co_purchase import CoPurchaseModel
+from agents.domain.state_codec import head
 from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
@@ -124,7 +125,11 @@ class Pipeline:
                 for key, value in self.co_purchase_table.items()
                 if key.startswith(prefix) and value
             }
-            model = CoPurchaseModel.restore(self.co_purchase_table.get(f"{partition}/meta"), rows)
+            model = CoPurchaseModel.restore(
+                self.co_purchase_table.get(f"{partition}/meta"),
+                rows,
+                self.settings.engine_config().co_purchase_categories,
+            )
             self.co_purchase_models[partition] = model
         return model
 
@@ -259,11 +264,10 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
     async def rebuild() -> None:
         started = time.monotonic()
         entries = []
-        for customer_id, stored in p.customers.items():
-            timers = stored.get("timers") or []
-            partition = stored.get("partition")
-            if timers and partition is not None:
-                entries.append((partition, customer_id, timers[0][0]))
+        for customer_id, value in p.customers.items():
+            stored = head(value)  # the leading fields only: no need to decode the facts
+            if stored.next_due is not None and stored.partition is not None:
+                entries.append((stored.partition, customer_id, stored.next_due))
         count = p.timer_index.rebuild(entries)
         del entries
         _freeze_long_lived_objects()

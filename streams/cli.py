@@ -6,8 +6,10 @@ Subcommands::
     kizuna publish FILE           publish a JSON-lines event file
     kizuna publish FILE --event-clock [--until T]
                                   ... in event-time order with clock ticks (replay)
-    kizuna backtest FILE [--until T]
+    kizuna backtest FILE [--until T] [--as-received] [--states]
                                   print the triggers FILE would fire, offline, as JSON lines
+                                  (--states: every customer's state at the end instead;
+                                  --as-received: in file order, as a worker receives them)
     kizuna triggers               print the emitted triggers
     kizuna customer ID            print one customer's state (from Redis) as JSON
     kizuna stats                  print the pipeline counters (from Redis)
@@ -104,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
         type=_timestamp,
         metavar="TIMESTAMP",
         help="advance the event clock to this RFC 3339 time at the end (default: last event)",
+    )
+    backtest.add_argument(
+        "--states",
+        action="store_true",
+        help="print every customer's state as of the end (as `kizuna customer` does), "
+        "sorted by customer id, instead of the triggers",
+    )
+    backtest.add_argument(
+        "--as-received",
+        action="store_true",
+        help="apply the events in file order, as a worker receives them, instead of "
+        "sorting them by event time (the clock is the latest occurred_at seen so far)",
     )
     triggers = sub.add_parser("triggers", parents=[common], help="print emitted triggers")
     triggers.add_argument(
@@ -220,21 +234,38 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
-    from agents.domain.backtest import BacktestReport, load_events, run_backtest
+    from agents.domain.backtest import BacktestReport, decode_lines, load_events, run_backtest
+    from agents.domain.customer_state import CustomerState
+    from agents.domain.customer_view import summarize
+    from agents.domain.state_codec import to_plain
     from streams.app import wall_clock_ms
 
     policy = settings.validation_policy()
+    engine = settings.engine_config()
     report = BacktestReport()
     now = args.until if args.until is not None else wall_clock_ms()
+    load = decode_lines if args.as_received else load_events
     with args.file.open("rb") as fh:
-        events = load_events(fh, now_ms=now, policy=policy, report=report)
+        events = load(fh, now_ms=now, policy=policy, report=report)
+    states: dict[str, CustomerState] | None = {} if args.states else None
     out = sys.stdout.buffer
     fired = 0
     for trigger in run_backtest(
-        events, settings.engine_config(), until_ms=args.until, report=report
+        events,
+        engine,
+        until_ms=args.until,
+        report=report,
+        states=states,
+        as_received=args.as_received,
     ):
-        out.write(trigger.to_bytes() + b"\n")
+        if states is None:
+            out.write(trigger.to_bytes() + b"\n")
         fired += 1
+    if states is not None and report.end_ms is not None:
+        for customer_id in sorted(states):
+            state = states[customer_id]
+            summary = summarize(state, report.end_ms, engine)
+            out.write(orjson.dumps({**summary, "state": to_plain(state)}) + b"\n")
     out.flush()
     rejected = sum(report.rejected.values())
     print(
@@ -263,8 +294,8 @@ def cmd_triggers(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_customer(settings: Settings, args: argparse.Namespace) -> int:
-    from agents.domain.customer_state import CustomerState
-    from agents.domain.customer_view import summarize
+    from agents.domain.customer_view import state_from_json, summarize
+    from agents.domain.state_codec import to_plain
     from streams.app import wall_clock_ms
     from streams.read_model import RedisReadModel
 
@@ -279,9 +310,9 @@ def cmd_customer(settings: Settings, args: argparse.Namespace) -> int:
     if row is None:
         print(f"kizuna: no customer {args.customer_id!r} in the read model", file=sys.stderr)
         return 1
-    state = CustomerState.from_dict(orjson.loads(row["state"]))
-    summary = summarize(state, wall_clock_ms(), settings.state.limits())
-    _print_json({**summary, "state": state.to_dict()})
+    state = state_from_json(row["state"])
+    summary = summarize(state, wall_clock_ms(), settings.engine_config())
+    _print_json({**summary, "state": to_plain(state)})
     return 0
 
 

@@ -1,9 +1,9 @@
-"""The customer table: one JSON state per customer, read and written around Faust's
+"""The customer table: one encoded state per customer, read and written around Faust's
 per-key changelog buffer.
 
 The Faust table is declared with raw bytes values, so Kizuna owns the value
-codec (orjson: the same JSON Faust's ``json`` serializer wrote before); keys
-stay as Faust encodes them (JSON strings). Reads and writes go to the
+codec (``agents.domain.state_codec``: compact MessagePack); keys stay as Faust
+encodes them (JSON strings). Reads and writes go to the
 partition's RocksDB database of Faust's store directly (one write batch per
 burst of firings instead of a put per customer), and the changelog records,
 through a :class:`~streams.record_sink.RecordSink`, to the table's changelog
@@ -29,7 +29,6 @@ from typing import Any, cast
 import orjson
 from faust.types import TP, StoreT, TableT
 
-from schemas.codec import dumps, loads
 from streams.record_sink import RecordSink
 
 STORE_BATCH = 1000  # batched states held before they are written to the store
@@ -42,7 +41,7 @@ def customer_key(customer_id: str) -> bytes:
 
 
 class CustomerTable:
-    """Customer id -> state dict (the JSON form of ``CustomerState``)."""
+    """Customer id -> encoded state (``agents.domain.state_codec``)."""
 
     def __init__(self, table: TableT[str, bytes], sink: RecordSink) -> None:
         self.table = table
@@ -55,15 +54,15 @@ class CustomerTable:
         """Name of the table's changelog topic (fixed for the table's life)."""
         return self.table.changelog_topic.get_topic_name()
 
-    def get(self, partition: int, customer_id: str) -> dict[str, Any] | None:
-        """The state of ``customer_id`` on ``partition`` (batched writes included)."""
+    def get(self, partition: int, customer_id: str) -> bytes | None:
+        """The encoded state of ``customer_id`` on ``partition`` (batched writes included)."""
         key = customer_key(customer_id)
         unwritten = self._unwritten.get(partition)
         raw = unwritten.get(key) if unwritten else None
         if raw is None:
             db = self._database(partition)
             raw = db.get(key) if db is not None else self.table.data.get(customer_id)
-        return None if raw is None else loads(raw)
+        return raw
 
     def get_many_raw(self, partition: int, customer_ids: list[str]) -> list[bytes | None]:
         """The encoded states of ``customer_ids`` on ``partition``, in order (batched
@@ -81,15 +80,15 @@ class CustomerTable:
         found = iter(db.get([key for key in keys if key not in unwritten]))
         return [unwritten[key] if key in unwritten else next(found) for key in keys]
 
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every customer of every partition this worker holds (recovery only)."""
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """Every customer of every partition this worker holds, encoded (recovery only)."""
         for customer_id, raw in self.table.data.items():
             if raw is not None:
-                yield customer_id, loads(raw)
+                yield customer_id, raw
 
-    async def put(self, partition: int, customer_id: str, data: dict[str, Any]) -> None:
+    async def put(self, partition: int, customer_id: str, value: bytes) -> None:
         """Write one state now: store, and the changelog record queued in the producer."""
-        key, value = customer_key(customer_id), dumps(data)
+        key = customer_key(customer_id)
         db = self._database(partition)
         if db is not None:
             db.put(key, value)
@@ -117,7 +116,7 @@ class CustomerTable:
             db = self._database(partition)
             if db is None:
                 for key, value in states.items():
-                    self.table.data[loads(key)] = value
+                    self.table.data[orjson.loads(key)] = value
                 continue
             store: Any = self.table.data
             batch = _write_batch(store)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -55,13 +54,13 @@ class PartitionReader:
         meta = committed.get(tp)
         return (meta.offset if meta is not None and meta.offset >= 0 else None), log_start
 
-    async def read(
-        self, topic: str, partition: int, start: int, end: int
-    ) -> AsyncIterator[Message]:
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
         """The records of ``[start, end)`` in offset order, as Faust messages. Offsets
         that hold no record (expired, compacted, transaction markers) are passed over.
-        Raises ``TimeoutError`` if the range cannot be read in
-        ``READ_TIMEOUT_S``."""
+        The whole range is read before it is returned, so the caller may use this
+        reader again while it handles them. Raises ``TimeoutError`` if the range cannot
+        be read in ``READ_TIMEOUT_S``."""
+        records: list[Message] = []
         async with self._lock:
             consumer, _ = await self._clients()
             tp = TopicPartition(topic, partition)
@@ -75,8 +74,9 @@ class PartitionReader:
                 batch = await consumer.getmany(tp, timeout_ms=500)
                 for record in batch.get(tp, ()):
                     if record.offset >= end:
-                        return
-                    yield as_message(record)
+                        return records
+                    records.append(as_message(record))
+        return records
 
     async def close(self) -> None:
         if self._consumer is not None:

@@ -20,8 +20,8 @@ from agents.domain.customer_state import (
     category_first_times,
     prune,
 )
-from agents.domain.lifecycle import reopen
 from agents.domain.engagement import refresh_onsets, rule_key
+from agents.domain.lifecycle import reopen
 from agents.domain.rulebook import CrossSellRule, EngagementDropRule, Rulebook
 from schemas.events import CustomerEvent, Purchase
 

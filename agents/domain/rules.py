@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.domain.co_purchase import CoPurchaseModel
-from agents.domain.engagement import drop_starts, engagement_window
 from agents.domain.customer_state import CustomerState
+from agents.domain.engagement import drop_starts, engagement_window
 from agents.domain.history import (
     Purchases,
     category_counts_as_of,

@@ -53,8 +53,18 @@ def facts_bytes(state: CustomerState) -> bytes:
 
 
 def to_plain(state: CustomerState) -> dict[str, object]:
-    """The state as plain JSON-able data (field name -> value), for people to read."""
-    plain: dict[str, object] = msgspec.to_builtins(
-        {name: getattr(state, name) for name in state.__struct_fields__}, order="deterministic"
-    )
+    """The state as plain JSON-able data for people to read: every struct (the state,
+    its orders, tickets, ...) as an object of field name -> value."""
+    plain = _named(state)
+    assert isinstance(plain, dict)
     return plain
+
+
+def _named(value: object) -> object:
+    if isinstance(value, msgspec.Struct):
+        return {name: _named(getattr(value, name)) for name in value.__struct_fields__}
+    if isinstance(value, dict):
+        return {str(k): _named(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_named(v) for v in value]
+    return value

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 
 from agents.domain.customer_state import CustomerState
-from agents.domain.rulebook import Rulebook
 from agents.domain.engagement import drop_starts, engagement_onsets
+from agents.domain.rulebook import Rulebook
 from tests.factories import page_view, purchase, ticket
 from tests.rule_harness import at, backtest, fired
 

@@ -56,7 +56,7 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
         None,
         {"customer_id": "a", "version": 1},
     ]
-    assert states == [table.get(2, cid) for cid in ["c", "missing", "a"]]
+    assert states == decoded([table.get(2, cid) for cid in ["c", "missing", "a"]])
     assert table.get_many_raw(2, ["c", "missing"]) == [table._unwritten[2][customer_key("c")], None]
     assert table.get_many_raw(3, []) == []
     for opened in store.dbs.values():
