@@ -37,18 +37,27 @@ class TopicNames:
     inputs: dict[str, str]  # event type name -> topic
     dead_letter: str
     triggers: str
-    clock_ticks: str  # the worker's own wall-clock ticks (wall mode)
-    co_purchases: str  # internal: category pairs and progress, broadcast to every partition
+    clock_ticks: str  # this app's own: the leader's wall-clock ticks (wall mode)
+    co_purchases: str  # this app's own: category-pair changes and progress, to every partition
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
+        """Inputs and outputs are named by the topic prefix; the topics a worker writes
+        for itself by the prefix *and the app id*, so two apps on one prefix (a staging
+        worker, a benchmark) never read each other's internal records."""
+        own = f"{settings.kafka.topic_prefix}{settings.worker.app_id}-"
         return cls(
             inputs={t.name: settings.topic(t.topic) for t in EVENT_TYPES},
             dead_letter=settings.topic(DEAD_LETTER),
             triggers=settings.topic(TRIGGERS),
-            clock_ticks=settings.topic(CLOCK_TICKS),
-            co_purchases=settings.topic(CO_PURCHASES),
+            clock_ticks=own + CLOCK_TICKS,
+            co_purchases=own + CO_PURCHASES,
         )
+
+    @property
+    def internal(self) -> list[str]:
+        """The topics only this app writes and reads."""
+        return [self.clock_ticks, self.co_purchases]
 
     @property
     def all(self) -> list[str]:
