@@ -19,7 +19,7 @@ import faust
 from faust.types import TP, TableT
 from faust.web import Request, Response, View
 
-from agents.domain.clock import PartitionClock
+from agents.domain.clock import BacklogBarrier, PartitionClock
 from agents.domain.co_purchase import CoPurchaseModel
 from agents.domain.state_codec import head
 from agents.domain.timer_index import TimerIndex
@@ -91,6 +91,26 @@ class Pipeline:
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     co_purchase_models: dict[int, CoPurchaseModel] = field(default_factory=dict)
+    # Per partition, dropped with the assignment (``reset_partitions``):
+    backlog_barriers: dict[int, BacklogBarrier] = field(default_factory=dict)  # wall mode
+    firing_bounds: dict[int, int] = field(default_factory=dict)  # bound of the last firing
+    progress_sent: dict[int, int] = field(default_factory=dict)  # last progress broadcast
+
+    def reset_partitions(self) -> None:
+        """Forget every partition's bookkeeping: after a recovery (start-up, rebalance)
+        the consumer restarts each assigned partition from its committed offset."""
+        self.partition_clocks.clear()
+        self.input_offsets.clear()
+        self.co_purchase_models.clear()  # reloaded from their table per partition on first use
+        self.backlog_barriers.clear()
+        self.firing_bounds.clear()
+        self.progress_sent.clear()
+
+    def backlog_barrier(self, partition: int) -> BacklogBarrier:
+        barrier = self.backlog_barriers.get(partition)
+        if barrier is None:
+            barrier = self.backlog_barriers[partition] = BacklogBarrier()
+        return barrier
 
     @property
     def event_time(self) -> bool:
@@ -271,9 +291,7 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
         count = p.timer_index.rebuild(entries)
         del entries
         _freeze_long_lived_objects()
-        p.partition_clocks.clear()
-        p.input_offsets.clear()  # the consumer restarts every partition from its commit
-        p.co_purchase_models.clear()  # reloaded from their table per partition on first use
+        p.reset_partitions()
         p.counters["timers.index_rebuilds"] += 1
         log.info(
             "timer index rebuilt: %d customers with pending timers in %.2f s",

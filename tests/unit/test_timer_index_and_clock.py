@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from agents.domain.clock import PartitionClock
+from agents.domain.clock import BacklogBarrier, PartitionClock
 from agents.domain.timer_index import TimerIndex
 from schemas.nudges import NUDGE_HEADERS, is_nudge
 from schemas.ticks import TICK_HEADERS, decode_tick, encode_tick, is_tick
@@ -95,3 +95,39 @@ def test_fast_iso_formatting_agrees_with_datetime() -> None:
     # and before the fast path's range (1969).
     for ms in [*edges, -1, -86_400_001, *[rng.randrange(0, 2**44) for _ in range(2000)]]:
         assert iso(ms) == from_ms(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_backlog_barrier_fires_up_to_the_newest_snapshot_whose_backlog_is_processed() -> None:
+    barrier = BacklogBarrier(grace_ms=0)
+    # t=1000: purchases end at 10, views at 4; nothing processed yet: nothing may fire.
+    assert barrier.observe(1_000, {"p": 10, "v": 4}, {"p": 0, "v": 0}) == -(2**62)
+    # t=2000: more arrived (ends 20/4); the first snapshot's records are not all in.
+    assert barrier.observe(2_000, {"p": 20, "v": 4}, {"p": 10, "v": 3}) == -(2**62)
+    # t=3000: the t=1000 backlog is processed, not the t=2000 one: fire before 1001.
+    assert barrier.observe(3_000, {"p": 25, "v": 5}, {"p": 12, "v": 4}) == 1_001
+    # t=4000: caught up with everything seen at t=3000 (and so t=2000): before 3001.
+    assert barrier.observe(4_000, {"p": 30, "v": 5}, {"p": 25, "v": 5}) == 3_001
+    # Caught up with the log end itself: the bound is the snapshot's own time.
+    assert barrier.observe(5_000, {"p": 30, "v": 5}, {"p": 30, "v": 5}) == 5_001
+
+
+def test_backlog_barrier_under_steady_load_trails_by_the_lag_and_never_goes_back() -> None:
+    """A topic that always has a backlog (records keep arriving) still lets moments fire:
+    the bound trails the clock by the consumer's lag (here 3 s), with a grace."""
+    barrier = BacklogBarrier(grace_ms=500)
+    bounds = []
+    for second in range(1, 30):
+        now = second * 1_000
+        end = second * 100  # 100 records a second keep arriving
+        processed = max(0, end - 300)  # the consumer is 3 s (300 records) behind
+        bounds.append(barrier.observe(now, {"p": end}, {"p": processed}))
+    assert bounds == sorted(bounds)
+    assert bounds[-1] == 26_000 - 500 + 1  # the t=26 s snapshot (end 2600) is processed
+
+
+def test_backlog_barrier_keeps_a_bounded_number_of_snapshots() -> None:
+    barrier = BacklogBarrier(grace_ms=0, max_snapshots=3)
+    for t in range(10):
+        barrier.observe(t, {"p": t + 100}, {"p": 0})
+    assert len(barrier._snapshots) == 3
+    assert barrier.observe(10, {"p": 200}, {"p": 200}) == 11
