@@ -44,7 +44,7 @@ from faust.types import TP
 
 from agents.domain.co_purchase import CoPurchaseModel, Delta
 from agents.domain.customer_state import CHANGED, CustomerState
-from agents.domain.engine import process_event
+from agents.domain.engine import Step, process_event
 from agents.domain.firing import (
     FiredCustomer,
     FiringRequest,
@@ -54,10 +54,17 @@ from agents.domain.firing import (
 )
 from agents.domain.state_codec import decode_state, encode_state
 from schemas.codec import dumps, loads
+from schemas.events import CustomerEvent
 from schemas.nudges import is_nudge
 from schemas.ticks import decode_tick, is_tick
 from schemas.timestamps import MS_PER_HOUR
-from schemas.validation import BAD_CLOCK_TICK, BAD_CO_PURCHASE, Rejection, decode_event
+from schemas.validation import (
+    BAD_CLOCK_TICK,
+    BAD_CO_PURCHASE,
+    PROCESSING_ERROR,
+    Rejection,
+    decode_event,
+)
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -74,7 +81,28 @@ HEADER_OFFSET = "kizuna.source_offset"
 HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
 READ_BATCH = 128  # due customers read in one multi-get and fired between event-loop yields
 MAX_IN_FLIGHT = 8  # chunks read but not yet written, at most (bounds a burst's memory)
+STATES_PER_DELIVERY = 1000  # fired states held back while their triggers are delivered
 NEVER = -(2**62)  # a firing bound before every timer
+MAX_REASON_CHARS = 500  # a processing error's reason header, at most
+
+
+class Folded(NamedTuple):
+    """An input event folded into its customer, not yet written: the new table value
+    (``None``: unchanged) and read-model row (``None``: nothing to mirror)."""
+
+    event: CustomerEvent
+    step: Step
+    state: CustomerState
+    value: bytes | None
+    row: dict[str, str] | None
+
+
+def processing_error(exc: BaseException) -> Rejection:
+    """The dead-letter reason of an input record whose processing raised ``exc``."""
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 3] + "..."
+    return Rejection(PROCESSING_ERROR, text)
 
 
 class InFlight(NamedTuple):
@@ -112,13 +140,8 @@ def register(p: Pipeline) -> None:
     input_topics = list(p.topics.inputs.values())
     partitions = range(settings.kafka.partitions)
     co_purchase_sources = [f"{p.topics.co_purchases}#{s}" for s in partitions]
-    progress_sent: dict[int, int] = {}  # partition -> last watermark broadcast
-    firing_bounds: dict[int, int] = {}  # partition -> bound of its last timer firing (ms)
-
-    def mirror(state: CustomerState) -> None:
-        """Stage the customer's read-model row (Redis keeps the newest version)."""
-        row = customer_row(state, p.now_ms(), engine)
-        p.read_model.stage_encoded(state.customer_id, state.version, row)
+    progress_sent = p.progress_sent  # partition -> last watermark broadcast
+    firing_bounds = p.firing_bounds  # partition -> bound of its last firing (ms)
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
         p.counters["dead_letter.total"] += 1
@@ -147,7 +170,9 @@ def register(p: Pipeline) -> None:
                 p.clocks[str(message.partition)] = dict(clock.progress)
         return None
 
-    async def apply(message: Message, event: Any) -> None:
+    def fold(message: Message, event: Any) -> Folded:
+        """The computing half of applying ``event``: its customer's new state, encoded,
+        and read-model row. Writes nothing, so if it raises nothing has changed."""
         stored = p.customers.get(message.partition, event.customer_id)
         state = (
             CustomerState(customer_id=event.customer_id) if stored is None else decode_state(stored)
@@ -157,16 +182,25 @@ def register(p: Pipeline) -> None:
         # until the partition has caught up, so the whole backlog is evaluated in full).
         horizon = firing_bounds.get(message.partition, NEVER)
         step = process_event(state, event, engine, horizon_ms=horizon)
+        if step.outcome not in CHANGED:
+            # A re-delivery after a crash may find the row not yet written.
+            row = None if stored is None else customer_row(state, p.now_ms(), engine)
+            return Folded(event, step, state, None, row)
+        state.partition = message.partition
+        row = customer_row(state, p.now_ms(), engine)
+        return Folded(event, step, state, encode_state(state), row)
+
+    async def apply(message: Message, folded: Folded) -> None:
+        """The writing half: index, mirror and store what :func:`fold` computed."""
+        event, step, state = folded.event, folded.step, folded.state
         p.counters[f"events.{step.outcome.value}"] += 1
         p.read_model.count(f"events.{step.outcome.value}")
-        if step.outcome not in CHANGED:
-            if stored is not None:
-                mirror(state)  # a re-delivery after a crash may find the row not yet written
+        if folded.row is not None:
+            p.read_model.stage_encoded(state.customer_id, state.version, folded.row)
+        if folded.value is None:
             return
-        state.partition = message.partition
         p.timer_index.schedule(message.partition, state.customer_id, state.next_due)
-        mirror(state)
-        await p.customers.put(message.partition, state.customer_id, encode_state(state))
+        await p.customers.put(message.partition, state.customer_id, folded.value)
         if step.co_purchases:
             broadcast(
                 message.partition,
@@ -219,34 +253,38 @@ def register(p: Pipeline) -> None:
             watermark = None if shared is None else min(watermark, shared)
         return NEVER if watermark is None else watermark
 
-    async def lagging_topics(partition: int) -> list[str]:
-        """Input topics whose partition still has unprocessed records (a backlog)."""
-        lagging = []
+    async def backlog_bound(partition: int) -> int:
+        """Wall mode: the partition's :class:`~agents.domain.clock.BacklogBarrier` bound
+        after a snapshot of its input topics' log ends and what was processed."""
+        barrier = p.backlog_barrier(partition)
+        ends: dict[TP, int] = {}
+        processed: dict[TP, int] = {}
         for topic in input_topics:
             tp = TP(topic, partition)
             highwater = p.app.consumer.highwater(tp)
+            if highwater is None:
+                return barrier.bound  # not fetched since the assignment: backlog unknown
             if not highwater:
                 continue
             if tp not in p.input_offsets:
                 await p.start_input_offsets(tp)
-            if p.input_offsets.expected(tp) < highwater:
-                lagging.append(topic)
-        return lagging
+            ends[tp] = highwater
+            processed[tp] = p.input_offsets.expected(tp)
+        return barrier.observe(p.now_ms(), ends, processed)
 
     async def fire_before(partition: int) -> int:
         """Exclusive bound for due times.
 
-        Event mode: the partition's watermark. Wall mode: now, but nothing while an
-        input topic of the partition still has a backlog (after a restart, during a
-        backfill): its unprocessed records may hold the purchase that cancels a
-        timer, and they need not be in time order. Due timers fire, in due order,
-        as soon as the partition has caught up.
+        Event mode: the partition's watermark. Wall mode: up to the newest moment
+        every input record already in the log then has been processed for (the
+        backlog barrier): an unprocessed record may hold the purchase that cancels a
+        moment, and a backlog need not be in time order. Under steady load moments
+        fire within the consumer's lag; after a restart or a backfill, once the
+        records published before them are in.
         """
         if p.event_time:
             return event_time_bound(partition)
-        if await lagging_topics(partition):
-            return NEVER
-        return p.now_ms() + 1
+        return await backlog_bound(partition)
 
     async def fire_due(partition: int) -> None:
         before = await fire_before(partition)
@@ -280,7 +318,7 @@ def register(p: Pipeline) -> None:
                 await asyncio.sleep(0)  # let finished helpers report
         while in_flight:
             fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
-        p.customers.commit()
+        await publish_fired(partition)
         await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
         if pool.failures:
@@ -335,12 +373,40 @@ def register(p: Pipeline) -> None:
             if fired.row is not None:
                 p.read_model.stage_encoded(customer_id, fired.version, fired.row)
             states.append((customer_id, fired.value))
-        # The sink hands the records to the producer before this message is acknowledged,
-        # so a crash before the commit re-fires them (with the same trigger ids).
+        # Triggers go out now; the states that record them as sent are staged and go out
+        # only once the triggers are in Kafka (publish_fired), so a crash at any point
+        # leaves states that fire again, with the same trigger ids, rather than lose one.
         await p.sink.append_many(p.topics.triggers, partition, triggers)
-        await p.customers.put_batched(partition, states)
+        p.customers.stage(partition, states)
+        if p.customers.staged >= STATES_PER_DELIVERY:
+            await publish_fired(partition)  # bounds what a long burst holds in memory
         await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
         return len(states)
+
+    async def publish_fired(partition: int) -> None:
+        """Wait until every trigger handed over is in Kafka, then send the changelog
+        records of the states fired since the last call."""
+        if p.customers.staged:
+            await p.sink.delivered()
+            await p.customers.publish(partition)
+
+    def decode_and_fold(message: Message) -> Folded | Rejection:
+        """Validate an input event and compute its change (no writes).
+
+        Wall mode checks ``future_timestamp`` against the wall clock; event mode (replays,
+        simulation) does not: its time is the data's, as in the backtest, and events
+        after a replay's ``--until`` are not published in the first place.
+        """
+        decoded = decode_event(
+            event_type_by_topic[message.topic],
+            message.key,
+            message.value,
+            now_ms=None if p.event_time else p.now_ms(),
+            policy=policy,
+        )
+        if isinstance(decoded, Rejection):
+            return decoded
+        return fold(message, decoded)
 
     async def handle(message: Message) -> None:
         if is_nudge(message.headers):
@@ -360,19 +426,22 @@ def register(p: Pipeline) -> None:
             return
         if message.topic not in event_type_by_topic:
             return  # an untagged message on the clock-ticks topic
-        decoded = decode_event(
-            event_type_by_topic[message.topic],
-            message.key,
-            message.value,
-            now_ms=p.now_ms(),
-            policy=policy,
-        )
-        if isinstance(decoded, Rejection):
-            await dead_letter(message, decoded)
+        try:
+            folded = decode_and_fold(message)
+        except Exception as exc:  # any failure of this one record's own processing
+            # Dead-lettered, not raised: Faust would restart the agent past the record,
+            # neither applied nor dead-lettered. Nothing was written for it yet.
+            log.exception(
+                "processing %s[%d]@%d failed", message.topic, message.partition, message.offset
+            )
+            folded = processing_error(exc)
+        if isinstance(folded, Rejection):
+            await dead_letter(message, folded)
             return
         if p.event_time:
-            p.partition_clock(message.partition).observe_event(message.topic, decoded.occurred_ms)
-        await apply(message, decoded)
+            clock = p.partition_clock(message.partition)
+            clock.observe_event(message.topic, folded.event.occurred_ms)
+        await apply(message, folded)
         broadcast_progress(message.partition, forced=False)
         await fire_due(message.partition)
 

@@ -66,6 +66,21 @@ CONSENT_CHANNELS = ("email", "line", "dm", "sms")
 RFC3339_PATTERN = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
 CURRENCY_PATTERN = r"[A-Z]{3}"
 
+#: ``occurred_at`` must lie in [EARLIEST_OCCURRED_AT, LATEST_OCCURRED_AT) (UTC instants).
+#: Earlier is no storefront event; later leaves no room for the times rules derive
+#: from an event (due dates, windows: decades at most) inside the years 0001-9999
+#: that dates can be written in.
+EARLIEST_OCCURRED_AT = "2000-01-01T00:00:00Z"
+LATEST_OCCURRED_AT = "9000-01-01T00:00:00Z"
+#: The largest amount, in major units of its currency and again after conversion to
+#: the base currency (``agents.domain.customer_state.MAX_AMOUNT``, the same value).
+MAX_AMOUNT = 1e15
+_OCCURRED_AT_RANGE = f"Must lie in [{EARLIEST_OCCURRED_AT}, {LATEST_OCCURRED_AT})."
+#: How deeply a message may nest objects and lists (the event object is level 1).
+#: Unknown fields are kept, and deeper values would exhaust the stack of the encoders
+#: that store and fingerprint an event.
+MAX_NESTING_DEPTH = 32
+
 COMMON_FIELDS: tuple[Field, ...] = (
     Field(
         "event_id",
@@ -83,7 +98,10 @@ COMMON_FIELDS: tuple[Field, ...] = (
         "occurred_at",
         "timestamp",
         pattern=RFC3339_PATTERN,
-        description="RFC 3339 timestamp with an explicit offset, e.g. 2026-03-01T10:15:00+09:00.",
+        description=(
+            "RFC 3339 timestamp with an explicit offset, e.g. 2026-03-01T10:15:00+09:00. "
+            + _OCCURRED_AT_RANGE
+        ),
     ),
 )
 
@@ -100,7 +118,15 @@ PURCHASE = EventType(
     description="A completed order.",
     fields=(
         Field("order_id", "string", non_empty=True),
-        Field("amount", "number", minimum=0, description="Order total, major currency units."),
+        Field(
+            "amount",
+            "number",
+            minimum=0,
+            maximum=MAX_AMOUNT,
+            description=(
+                f"Order total, major currency units; at most {MAX_AMOUNT:g}, also in base units."
+            ),
+        ),
         Field(
             "currency",
             "string",
@@ -170,7 +196,15 @@ REFUND = EventType(
     ),
     fields=(
         Field("order_id", "string", non_empty=True, description="The order refunded."),
-        Field("amount", "number", minimum=0, description="Amount refunded, major currency units."),
+        Field(
+            "amount",
+            "number",
+            minimum=0,
+            maximum=MAX_AMOUNT,
+            description=(
+                f"Amount refunded, major units; at most {MAX_AMOUNT:g}, also in base units."
+            ),
+        ),
         Field(
             "currency",
             "string",

@@ -3,6 +3,15 @@
 Pure: no I/O and no clock reads; the caller passes ``now_ms``. Every rejection
 carries a stable machine-readable ``code`` (used for counters and dead-letter
 headers) and a human ``reason`` naming the offending field and value.
+
+Bounds that hold whatever the clock: ``occurred_at`` in
+[``EARLIEST_OCCURRED_AT``, ``LATEST_OCCURRED_AT``) (``timestamp_out_of_range``)
+and every amount at most ``MAX_AMOUNT``, in its own currency and in the base
+currency (``amount_out_of_range``), so the engine's time and money arithmetic
+stays finite and inside the dates it can write. ``future_timestamp`` is a
+wall-clock concept: it is checked only when the caller passes ``now_ms`` (a
+wall-clock worker); event-clock workers and the backtest pass ``None`` and
+instead leave out events after their ``--until``.
 """
 
 from __future__ import annotations
@@ -11,12 +20,22 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from schemas.contract import EVENT_TYPES_BY_NAME, RFC3339_PATTERN, EventType, Field
+from schemas.contract import (
+    EARLIEST_OCCURRED_AT,
+    EVENT_TYPES_BY_NAME,
+    LATEST_OCCURRED_AT,
+    MAX_AMOUNT,
+    MAX_NESTING_DEPTH,
+    RFC3339_PATTERN,
+    EventType,
+    Field,
+)
 from schemas.events import RECORD_BY_TYPE, CustomerEvent, LineItem
 from schemas.timestamps import to_ms
 
@@ -30,9 +49,14 @@ SCHEMA_VIOLATION = "schema_violation"
 NEGATIVE_AMOUNT = "negative_amount"
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
+TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
 UNSUPPORTED_CURRENCY = "unsupported_currency"
+AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
 BAD_CLOCK_TICK = "bad_clock_tick"
 BAD_CO_PURCHASE = "bad_co_purchase"  # an unreadable record on the internal co-purchases topic
+# Not a validation result: the worker dead-letters an input record whose processing
+# raised, with the exception as the reason, rather than crash (and lose it).
+PROCESSING_ERROR = "processing_error"
 
 REJECTION_CODES = (
     MALFORMED_JSON,
@@ -44,12 +68,16 @@ REJECTION_CODES = (
     NEGATIVE_AMOUNT,
     BAD_TIMESTAMP,
     FUTURE_TIMESTAMP,
+    TIMESTAMP_OUT_OF_RANGE,
     UNSUPPORTED_CURRENCY,
+    AMOUNT_OUT_OF_RANGE,
     BAD_CLOCK_TICK,
     BAD_CO_PURCHASE,
+    PROCESSING_ERROR,
 )
 
 _SHOWN_VALUE_CHARS = 60
+_AMOUNT_FIELDS = frozenset({"amount"})
 
 
 @dataclass(frozen=True)
@@ -66,10 +94,13 @@ class ValidationPolicy:
 
     ``max_future_ms``: how far past ``now_ms`` an ``occurred_at`` may lie.
     ``currencies``: the ISO 4217 codes a purchase may use (those with a rate).
+    ``rates``: base-currency units per unit of a currency, to bound amounts in the
+    base currency (a currency left out counts 1:1).
     """
 
     max_future_ms: int
     currencies: frozenset[str]
+    rates: Mapping[str, float] = dataclass_field(default_factory=dict)
 
 
 class _Invalid(Exception):
@@ -84,10 +115,14 @@ def decode_event(
     key: bytes | None,
     value: bytes | None,
     *,
-    now_ms: int,
+    now_ms: int | None,
     policy: ValidationPolicy,
 ) -> CustomerEvent | Rejection:
     """Decode and validate one message of ``event_type``'s topic.
+
+    ``now_ms``: the wall clock, to reject ``occurred_at`` more than
+    ``policy.max_future_ms`` after it; ``None`` (event time: replays, simulation,
+    backtest) skips that check.
 
     Returns the record, or a :class:`Rejection`. Never raises on bad input.
     """
@@ -110,7 +145,11 @@ def parse_timestamp_ms(text: str) -> int:
 
 
 def _decode(
-    etype: EventType, key: bytes | None, value: bytes | None, now_ms: int, policy: ValidationPolicy
+    etype: EventType,
+    key: bytes | None,
+    value: bytes | None,
+    now_ms: int | None,
+    policy: ValidationPolicy,
 ) -> CustomerEvent:
     if value is None:
         raise _Invalid(MALFORMED_JSON, "message has no value (tombstone); expected a JSON object")
@@ -120,6 +159,10 @@ def _decode(
         raise _Invalid(MALFORMED_JSON, f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {_json_type(data)}")
+    if _nests_deeper(data, MAX_NESTING_DEPTH):
+        raise _Invalid(
+            SCHEMA_VIOLATION, f"the object nests lists and objects deeper than {MAX_NESTING_DEPTH}"
+        )
 
     declared = data.get("type")
     if declared is not None and declared != etype.name:
@@ -140,6 +183,8 @@ def _decode(
     _check_key(key, customer_id)
 
     values = _check_fields(etype.name, etype.all_fields, data, policy, now_ms)
+    if "amount" in values:
+        _check_base_amount(etype, values, policy)
     extra = {k: v for k, v in data.items() if k not in values and k != "type"}
     record_cls = RECORD_BY_TYPE[etype.name]
     values["occurred_ms"] = to_ms(values["occurred_at"])
@@ -166,7 +211,7 @@ def _check_fields(
     fields: tuple[Field, ...],
     data: Mapping[str, Any],
     policy: ValidationPolicy,
-    now_ms: int,
+    now_ms: int | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in fields:
@@ -179,13 +224,20 @@ def _check_fields(
     return out
 
 
-def _check_value(where: str, field: Field, raw: Any, policy: ValidationPolicy, now_ms: int) -> Any:
+def _check_value(
+    where: str, field: Field, raw: Any, policy: ValidationPolicy, now_ms: int | None
+) -> Any:
     kind = field.type
     if kind == "timestamp":
         if not isinstance(raw, str):
             raise _Invalid(BAD_TIMESTAMP, f"{where} must be an RFC 3339 string, got {_show(raw)}")
         parsed, ms = _parse_timestamp(raw, where)
-        if ms > now_ms + policy.max_future_ms:
+        if not _EARLIEST_MS <= ms < _LATEST_MS:
+            raise _Invalid(
+                TIMESTAMP_OUT_OF_RANGE,
+                f"{where} {_show(raw)} lies outside [{EARLIEST_OCCURRED_AT}, {LATEST_OCCURRED_AT})",
+            )
+        if now_ms is not None and ms > now_ms + policy.max_future_ms:
             hours = (ms - now_ms) / 3_600_000
             raise _Invalid(
                 FUTURE_TIMESTAMP,
@@ -255,8 +307,35 @@ def _check_number(where: str, field: Field, raw: Any) -> int | float:
         code = NEGATIVE_AMOUNT if field.minimum == 0 and raw < 0 else SCHEMA_VIOLATION
         raise _Invalid(code, f"{where} must be >= {field.minimum:g}, got {raw}")
     if field.maximum is not None and raw > field.maximum:
-        raise _Invalid(SCHEMA_VIOLATION, f"{where} must be <= {field.maximum:g}, got {raw}")
-    return raw if integer else float(raw)
+        code = AMOUNT_OUT_OF_RANGE if field.name in _AMOUNT_FIELDS else SCHEMA_VIOLATION
+        raise _Invalid(code, f"{where} must be <= {field.maximum:g}, got {_show(raw)}")
+    return raw if integer else float(raw) + 0.0  # + 0.0: -0.0 becomes 0.0
+
+
+def _check_base_amount(
+    etype: EventType, values: Mapping[str, Any], policy: ValidationPolicy
+) -> None:
+    """The amount converted to the base currency is finite and at most ``MAX_AMOUNT``."""
+    currency = values.get("currency")
+    if currency is None:  # the record's default, which must have a rate too
+        currency = next(f.default for f in etype.fields if f.name == "currency")
+        if currency not in policy.currencies:
+            raise _Invalid(
+                UNSUPPORTED_CURRENCY,
+                f"{etype.name}.currency is missing and its default {currency} has no "
+                "exchange rate configured",
+            )
+    base = values["amount"] * policy.rates.get(currency, 1.0)
+    if not (math.isfinite(base) and base <= MAX_AMOUNT):
+        raise _Invalid(
+            AMOUNT_OUT_OF_RANGE,
+            f"{etype.name}.amount {values['amount']:g} {currency} is {base:g} in the base "
+            f"currency; the limit is {MAX_AMOUNT:g}",
+        )
+
+
+_EARLIEST_MS = to_ms(datetime.fromisoformat(EARLIEST_OCCURRED_AT))
+_LATEST_MS = to_ms(datetime.fromisoformat(LATEST_OCCURRED_AT))
 
 
 def _parse_timestamp(raw: str, where: str) -> tuple[datetime, int]:
@@ -271,6 +350,19 @@ def _parse_timestamp(raw: str, where: str) -> tuple[datetime, int]:
     except ValueError as exc:
         raise _Invalid(BAD_TIMESTAMP, f"{where} {_show(raw)} is not a valid date: {exc}") from None
     return parsed, to_ms(parsed)
+
+
+def _nests_deeper(data: dict[str, Any], limit: int) -> bool:
+    """Whether ``data`` (level 1) holds a list or object deeper than level ``limit``."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _json_type(value: Any) -> str:

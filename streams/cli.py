@@ -17,9 +17,9 @@ Subcommands::
     kizuna topics                 create/check the topics
     kizuna export-schemas [DIR]   write the JSON Schema files of the wire contract
 
-Every subcommand takes ``--config FILE`` (default ``$KIZUNA_CONFIG`` or
-``config/kizuna.toml``). A bad configuration value exits with status 2 and a
-message naming the key.
+Every subcommand takes ``--config FILE`` (default ``$KIZUNA_CONFIG``; with
+neither, the built-in defaults). A bad configuration value, or a named file
+that does not exist, exits with status 2 and a message naming it.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML config (default: $KIZUNA_CONFIG or config/kizuna.toml)",
+        help="TOML config (default: $KIZUNA_CONFIG, else the built-in defaults)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("worker", parents=[common], help="start the Faust worker")
@@ -238,15 +238,15 @@ def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
     from agents.domain.customer_state import CustomerState
     from agents.domain.customer_view import summarize
     from agents.domain.state_codec import to_plain
-    from streams.app import wall_clock_ms
 
     policy = settings.validation_policy()
     engine = settings.engine_config()
     report = BacktestReport()
-    now = args.until if args.until is not None else wall_clock_ms()
     load = decode_lines if args.as_received else load_events
     with args.file.open("rb") as fh:
-        events = load(fh, now_ms=now, policy=policy, report=report)
+        # Event time, as an event-clock worker: no future_timestamp check against a
+        # wall clock; events after --until are left out (after_until) by run_backtest.
+        events = load(fh, now_ms=None, policy=policy, report=report)
     states: dict[str, CustomerState] | None = {} if args.states else None
     out = sys.stdout.buffer
     fired = 0

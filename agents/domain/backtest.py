@@ -16,6 +16,9 @@ Two orders, one driver (:class:`agents.domain.driver.Driver`):
 
 Invalid events are counted by rejection code, as the worker would dead-letter
 them; events after ``until`` are not processed (counted as ``after_until``).
+The backtest runs on event time, like an event-clock worker: it has no wall
+clock, so it never rejects an event as ``future_timestamp`` (``now_ms=None``,
+the default); ``until`` is what bounds the time instead.
 The same input gives byte-identical output.
 """
 
@@ -48,9 +51,17 @@ class BacktestReport:
 
 
 def decode_lines(
-    lines: Iterable[bytes], *, now_ms: int, policy: ValidationPolicy, report: BacktestReport
+    lines: Iterable[bytes],
+    *,
+    now_ms: int | None = None,
+    policy: ValidationPolicy,
+    report: BacktestReport,
 ) -> list[CustomerEvent]:
-    """Decode JSON lines (each with a ``type``) exactly as the worker would, in file order."""
+    """Decode JSON lines (each with a ``type``) exactly as the worker would, in file order.
+
+    ``now_ms``: see :func:`schemas.validation.decode_event` (``None``: event time, no
+    ``future_timestamp`` check).
+    """
     decoded: list[CustomerEvent] = []
     for raw in lines:
         line = raw.strip()
@@ -63,7 +74,7 @@ def decode_lines(
             report.rejected["unroutable"] += 1
             continue
         etype = doc.get("type") if isinstance(doc, dict) else None
-        if etype not in EVENT_TYPES_BY_NAME:
+        if not isinstance(etype, str) or etype not in EVENT_TYPES_BY_NAME:
             report.rejected["unroutable"] += 1
             continue
         customer = doc.get("customer_id")
@@ -77,7 +88,11 @@ def decode_lines(
 
 
 def load_events(
-    lines: Iterable[bytes], *, now_ms: int, policy: ValidationPolicy, report: BacktestReport
+    lines: Iterable[bytes],
+    *,
+    now_ms: int | None = None,
+    policy: ValidationPolicy,
+    report: BacktestReport,
 ) -> list[CustomerEvent]:
     """:func:`decode_lines`, sorted by event time (file order breaks ties)."""
     events = decode_lines(lines, now_ms=now_ms, policy=policy, report=report)
