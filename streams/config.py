@@ -7,6 +7,11 @@ worker stops at start-up instead of misbehaving later.
 
 Precedence: built-in defaults < the TOML file < ``KIZUNA_*`` environment
 variables (the infrastructure ones the scripts and docker-compose share).
+
+The file is optional: without ``--config FILE`` or ``$KIZUNA_CONFIG`` the
+built-in defaults apply, wherever Kizuna is installed and whatever the working
+directory. ``config/kizuna.toml`` in the repository lists every key with its
+default (a unit test keeps it equal to the built-in defaults).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from agents.domain.customer_state import StateLimits
 from agents.domain.engine import EngineConfig
@@ -32,8 +37,9 @@ from agents.domain.rulebook import (
 )
 from schemas.validation import ValidationPolicy
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "kizuna.toml"
+DEFAULT_BASE_CURRENCY: Final = "JPY"
+#: Rates (yen per unit) that come with the default base currency when none are given.
+DEFAULT_RATES: Final[Mapping[str, float]] = {"USD": 150.0, "EUR": 160.0}
 
 
 class ConfigError(ValueError):
@@ -154,10 +160,13 @@ class StateSettings:
 
 @dataclass(frozen=True)
 class CurrencySettings:
-    """Base currency of every stored amount, and rates (base units per unit)."""
+    """Base currency of every stored amount, and rates (base units per unit).
 
-    base: str = _spec("JPY", pattern=r"[A-Z]{3}")
-    rates: Mapping[str, float] = field(default_factory=dict)
+    Without ``rates``, the default base currency comes with :data:`DEFAULT_RATES`;
+    any other base comes with none (those rates are in yen)."""
+
+    base: str = _spec(DEFAULT_BASE_CURRENCY, pattern=r"[A-Z]{3}")
+    rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
 
     def all_rates(self) -> dict[str, float]:
         """Rates including the base currency itself (1.0)."""
@@ -207,6 +216,7 @@ class Settings:
         return ValidationPolicy(
             max_future_ms=int(self.validation.max_future_hours * 3_600_000),
             currencies=frozenset(self.currency.all_rates()),
+            rates=self.currency.all_rates(),
         )
 
     def engine_config(self) -> EngineConfig:
@@ -241,11 +251,14 @@ _SECTIONS: dict[str, type[Any]] = {
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration.
 
-    ``path`` defaults to ``$KIZUNA_CONFIG`` or ``config/kizuna.toml``; a missing
-    explicit file is an error. ``env`` defaults to ``os.environ``.
+    ``path`` defaults to ``$KIZUNA_CONFIG``; with neither, no file is read and the
+    built-in defaults apply (plus the environment). A file that is named but
+    missing is an error naming it. ``env`` defaults to ``os.environ``.
     """
     env = os.environ if env is None else env
-    chosen = path or env.get("KIZUNA_CONFIG") or DEFAULT_CONFIG_PATH
+    chosen = path or env.get("KIZUNA_CONFIG")
+    if not chosen:
+        return settings_from_mapping({}, env=env, source="defaults")
     config_path = Path(chosen)
     if not config_path.is_file():
         raise ConfigError(f"config file {config_path} does not exist")
@@ -359,7 +372,10 @@ def _build_section(
     values: dict[str, Any] = {}
     for fname, f in fields.items():
         if name == "currency" and fname == "rates":
-            values[fname] = _check_rates(table.get("rates", {}), source)
+            if "rates" in table:
+                values[fname] = _check_rates(table["rates"], source)
+            elif values.get("base", DEFAULT_BASE_CURRENCY) != DEFAULT_BASE_CURRENCY:
+                values[fname] = {}
             continue
         env_name = f.metadata.get("env")
         if env_name and env.get(env_name, "") != "":

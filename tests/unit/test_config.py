@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from agents.domain.rulebook import RULE_TYPES
-from streams.config import DEFAULT_CONFIG_PATH, ConfigError, load_settings, settings_from_mapping
+from streams.config import ConfigError, Settings, load_settings, settings_from_mapping
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "kizuna.toml"
 
 
 def test_shipped_config_is_valid_and_matches_the_built_in_defaults() -> None:
-    shipped = load_settings(DEFAULT_CONFIG_PATH, env={})
+    shipped = load_settings(SHIPPED_CONFIG, env={})
     defaults = settings_from_mapping({"currency": {"rates": {"USD": 150.0, "EUR": 160.0}}})
     assert shipped.kafka == defaults.kafka
     assert shipped.state == defaults.state
@@ -121,6 +125,51 @@ def test_environment_overrides_file_and_is_validated() -> None:
         ConfigError, match="environment variable KIZUNA_PARTITIONS = 0 is out of range"
     ):
         settings_from_mapping({}, env={"KIZUNA_PARTITIONS": "0"})
+
+
+def test_shipped_config_is_exactly_the_built_in_defaults() -> None:
+    """config/kizuna.toml documents the defaults; loading it changes nothing."""
+    shipped = load_settings(SHIPPED_CONFIG, env={})
+    assert dataclasses.replace(shipped, source="defaults") == load_settings(env={}) == Settings()
+    raw = tomllib.loads(SHIPPED_CONFIG.read_text(encoding="utf-8"))
+    assert set(raw) == {f.name for f in dataclasses.fields(Settings)} - {"source"}
+    for name, value in raw.items():  # every section and rule is written out in full
+        section = getattr(shipped, name)
+        items = section.items() if name == "rules" else [(name, section)]
+        for key, obj in items:
+            table = value[key] if name == "rules" else value
+            assert set(table) == {f.name for f in dataclasses.fields(obj)}, key
+
+
+def test_no_file_means_the_built_in_defaults_wherever_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={"KIZUNA_PARTITIONS": "8"})
+    assert settings.source == "defaults"
+    assert settings == dataclasses.replace(
+        Settings(), kafka=dataclasses.replace(Settings().kafka, partitions=8)
+    )
+    assert settings.currency.all_rates() == {"USD": 150.0, "EUR": 160.0, "JPY": 1.0}
+
+
+def test_kizuna_config_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text("[kafka]\npartitions = 2\n")
+    assert load_settings(env={"KIZUNA_CONFIG": str(path)}).kafka.partitions == 2
+    assert load_settings(path, env={"KIZUNA_CONFIG": "/nope.toml"}).source == str(path)
+    with pytest.raises(ConfigError, match=r"config file /nope\.toml does not exist"):
+        load_settings(env={"KIZUNA_CONFIG": "/nope.toml"})
+    path.write_text("[kafka]\npartitions = 0\n")
+    with pytest.raises(ConfigError, match=r"k\.toml: \[kafka\] partitions = 0 is out of range"):
+        load_settings(path, env={})
+
+
+def test_default_rates_are_for_the_default_base_currency() -> None:
+    assert settings_from_mapping({"currency": {"base": "USD"}}).currency.all_rates() == {"USD": 1.0}
+    assert settings_from_mapping({"currency": {"rates": {}}}).currency.all_rates() == {"JPY": 1.0}
+    usd = settings_from_mapping({"currency": {"base": "USD", "rates": {"EUR": 1.1}}})
+    assert usd.currency.all_rates() == {"EUR": 1.1, "USD": 1.0}
 
 
 def test_missing_or_broken_file_is_reported(tmp_path: Path) -> None:
