@@ -264,6 +264,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
             min_chunk=settings.worker.firing_offload_min,
         ),
     )
+    _register_local_store_writes(pipeline)
     _register_timer_index_rebuild(pipeline)
     _register_input_stall_check(pipeline)
     _register_read_model_flush(pipeline)
@@ -276,6 +277,21 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
     ingest.register(pipeline)
     return pipeline
+
+
+def _register_local_store_writes(p: Pipeline) -> None:
+    """Write the customer table's delivered values to the local store right after each
+    successful commit of their partitions' input offsets (``streams/customer_table.py``):
+    Faust calls ``tables.on_commit`` once the producer is flushed and the offsets (or the
+    transaction) are committed."""
+    tables: Any = p.app.tables
+    on_commit = tables.on_commit
+
+    def committed(offsets: Any) -> None:
+        on_commit(offsets)
+        p.customers.committed(tp.partition for tp in offsets)
+
+    tables.on_commit = committed
 
 
 def _register_timer_index_rebuild(p: Pipeline) -> None:
@@ -292,6 +308,7 @@ def _register_timer_index_rebuild(p: Pipeline) -> None:
         del entries
         _freeze_long_lived_objects()
         p.reset_partitions()
+        p.customers.forget()  # recovery replayed whatever of them was delivered
         p.counters["timers.index_rebuilds"] += 1
         log.info(
             "timer index rebuilt: %d customers with pending timers in %.2f s",

@@ -1,18 +1,31 @@
 """The customer table: one encoded state per customer, read and written around Faust's
-per-key changelog buffer.
+per-key changelog buffer, so that the local store never runs ahead of Kafka.
 
 The Faust table is declared with raw bytes values, so Kizuna owns the value
 codec (``agents.domain.state_codec``: compact MessagePack); keys stay as Faust
-encodes them (JSON strings). Reads and writes go to the
-partition's RocksDB database of Faust's store directly (one write batch per
-burst of firings instead of a put per customer), and the changelog records,
-through a :class:`~streams.record_sink.RecordSink`, to the table's changelog
-topic, keyed and partitioned exactly as Faust's own ``table[key] = value``
-would. With the ``memory://`` store the same calls go through the store's
-mapping interface.
-Faust recovers the table from that changelog as usual, and the offset of the
-newest delivered changelog record is kept in the store as Faust does, so a
-restart replays only the tail.
+encodes them (JSON strings). Faust declares the table (it creates the
+changelog topic and recovers the store from it); Kizuna writes the values:
+
+1. :meth:`CustomerTable.stage` keeps new values *unwritten*, in memory; every
+   read sees them first (one RocksDB multi-get for the rest).
+2. :meth:`CustomerTable.publish` hands their changelog records to a
+   :class:`~streams.record_sink.RecordSink`, keyed and partitioned exactly as
+   Faust's own ``table[key] = value`` would be (so Faust's recovery reads them
+   unchanged). The firing path publishes a state only once the triggers it
+   records as sent are in Kafka (``agents/ingest.py``).
+3. Once delivered, a value waits for the next successful commit of its
+   partition's input offsets (:meth:`CustomerTable.committed`, hooked on
+   Faust's ``tables.on_commit``, which runs after the producer was flushed and
+   the offsets, or the transaction, committed); only then is it written to the
+   local store, in one write batch per partition, with the offset of its
+   changelog record as the store's persisted offset.
+
+So a crash at any point leaves in the local store only values whose records,
+and every record queued before them, are in Kafka and whose input is
+committed; anything later is either replayed from the changelog by Faust's
+recovery (it reads past the persisted offset) or produced again by
+re-processing the uncommitted input, with the same trigger ids. With the
+``memory://`` store the same calls go through the store's mapping interface.
 
 Every write of this table must go through :class:`CustomerTable` (a write
 through Faust's ``table[key] = value`` could reach the changelog after a
@@ -22,7 +35,8 @@ message of the customer's partition.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any, cast
 
@@ -30,8 +44,6 @@ import orjson
 from faust.types import TP, StoreT, TableT
 
 from streams.record_sink import RecordSink
-
-STORE_BATCH = 1000  # batched states held before they are written to the store
 
 
 def customer_key(customer_id: str) -> bytes:
@@ -46,16 +58,25 @@ class CustomerTable:
     def __init__(self, table: TableT[str, bytes], sink: RecordSink) -> None:
         self.table = table
         self._sink = sink
-        self._unwritten: dict[int, dict[bytes, bytes]] = {}  # partition -> key -> value
-        self._delivered: dict[TP, int] = {}  # changelog offsets delivered, not yet persisted
+        self._unwritten: dict[int, dict[bytes, bytes]] = {}  # partition -> key -> newest value
+        self._staged: dict[int, list[tuple[bytes, bytes]]] = {}  # not handed to the sink yet
+        self._in_flight: dict[int, deque[tuple[bytes, bytes]]] = {}  # handed over, in order
+        self._delivered: dict[int, list[tuple[bytes, bytes]]] = {}  # in Kafka, not in the store
+        self._delivered_offset: dict[int, int] = {}  # partition -> newest delivered offset
+        self.values_written = 0
 
     @cached_property
     def changelog_topic(self) -> str:
         """Name of the table's changelog topic (fixed for the table's life)."""
         return self.table.changelog_topic.get_topic_name()
 
+    @property
+    def unwritten(self) -> int:
+        """Values not in the local store yet (staged, in flight or delivered)."""
+        return sum(len(values) for values in self._unwritten.values())
+
     def get(self, partition: int, customer_id: str) -> bytes | None:
-        """The encoded state of ``customer_id`` on ``partition`` (batched writes included)."""
+        """The encoded state of ``customer_id`` on ``partition`` (unwritten values first)."""
         key = customer_key(customer_id)
         unwritten = self._unwritten.get(partition)
         raw = unwritten.get(key) if unwritten else None
@@ -65,9 +86,9 @@ class CustomerTable:
         return raw
 
     def get_many_raw(self, partition: int, customer_ids: list[str]) -> list[bytes | None]:
-        """The encoded states of ``customer_ids`` on ``partition``, in order (batched
-        writes included), with one RocksDB multi-get for those not batched (a burst of
-        firings reads hundreds at a time)."""
+        """The encoded states of ``customer_ids`` on ``partition``, in order (unwritten
+        values first), with one RocksDB multi-get for the rest (a burst of firings reads
+        hundreds at a time)."""
         db = self._database(partition)
         unwritten = self._unwritten.get(partition) or {}
         keys = [customer_key(customer_id) for customer_id in customer_ids]
@@ -86,69 +107,85 @@ class CustomerTable:
             if raw is not None:
                 yield customer_id, raw
 
-    async def put(self, partition: int, customer_id: str, value: bytes) -> None:
-        """Write one state now: store, and the changelog record queued in the producer."""
-        key = customer_key(customer_id)
-        db = self._database(partition)
-        if db is not None:
-            db.put(key, value)
-        else:
-            self.table.data[customer_id] = value
-        await self._sink.send(self.changelog_topic, partition, key, value, self._on_delivered)
-        if not self._unwritten:
-            self._persist_offsets()
-
-    async def put_batched(self, partition: int, states: list[tuple[str, bytes]]) -> None:
-        """Write ``(customer_id, encoded state)`` pairs in a burst: to the store at
-        :meth:`commit`, their changelog records in the sink's open batch (its ``flush``
-        hands it over). Call :meth:`commit` and the sink's ``flush`` before the message
-        is acknowledged."""
+    def stage(self, partition: int, states: list[tuple[str, bytes]]) -> None:
+        """Keep ``(customer_id, encoded state)`` pairs unwritten (reads see them); their
+        changelog records go out with the next :meth:`publish` of the partition."""
         records = [(customer_key(customer_id), value) for customer_id, value in states]
-        unwritten = self._unwritten.setdefault(partition, {})
-        unwritten.update(records)
-        if len(unwritten) >= STORE_BATCH:
-            self.commit()  # bounds the memory a burst holds
+        self._unwritten.setdefault(partition, {}).update(records)
+        self._staged.setdefault(partition, []).extend(records)
+
+    @property
+    def staged(self) -> int:
+        return sum(len(records) for records in self._staged.values())
+
+    async def publish(self, partition: int) -> None:
+        """Hand the staged values' changelog records of ``partition`` to the sink."""
+        records = self._staged.pop(partition, None)
+        if not records:
+            return
+        self._in_flight.setdefault(partition, deque()).extend(records)
         await self._sink.append_many(self.changelog_topic, partition, records, self._on_delivered)
 
-    def commit(self) -> None:
-        """Write the batched states to the store, one write batch per partition."""
-        for partition, states in self._unwritten.items():
+    async def put(self, partition: int, customer_id: str, value: bytes) -> None:
+        """:meth:`stage` one state and :meth:`publish` its partition (the event path)."""
+        self.stage(partition, [(customer_id, value)])
+        await self.publish(partition)
+
+    def _on_delivered(self, tp: TP, offset: int, count: int) -> None:
+        """The sink's callback: the next ``count`` records of ``tp`` are in Kafka."""
+        in_flight = self._in_flight.get(tp.partition)
+        if not in_flight:
+            return  # forgotten meanwhile (the partition was revoked)
+        delivered = self._delivered.setdefault(tp.partition, [])
+        for _ in range(min(count, len(in_flight))):
+            delivered.append(in_flight.popleft())
+        self._delivered_offset[tp.partition] = offset
+
+    def committed(self, partitions: Iterable[int]) -> int:
+        """Input offsets of ``partitions`` were committed: write their delivered values
+        to the store, one write batch per partition, and record the changelog offset
+        they reach as the store's persisted offset. Returns the values written."""
+        written = 0
+        store = cast(StoreT[str, bytes], self.table.data)
+        for partition in sorted(set(partitions)):
+            delivered = self._delivered.pop(partition, None)
+            if not delivered:
+                continue
+            newest = dict(delivered)  # the last value of a key wins, as in the changelog
             db = self._database(partition)
             if db is None:
-                for key, value in states.items():
+                for key, value in newest.items():
                     self.table.data[orjson.loads(key)] = value
-                continue
-            store: Any = self.table.data
-            batch = _write_batch(store)
-            for key, value in states.items():
-                batch.put(key, value)
-            db.write(batch)
+            else:
+                batch = _write_batch(store)
+                for key, value in newest.items():
+                    batch.put(key, value)
+                db.write(batch)
+            unwritten = self._unwritten.get(partition, {})
+            for key, value in newest.items():
+                if unwritten.get(key) is value:  # no newer value since
+                    del unwritten[key]
+            store.set_persisted_offset(
+                TP(self.changelog_topic, partition), self._delivered_offset[partition]
+            )
+            written += len(newest)
+        self.values_written += written
+        return written
+
+    def forget(self) -> None:
+        """Drop every unwritten value (after a rebalance: Faust's recovery has replayed
+        the changelog, which holds whatever of them was delivered; the rest belongs to
+        input that was not committed and is processed again)."""
         self._unwritten.clear()
-        self._persist_offsets()
+        self._staged.clear()
+        self._in_flight.clear()
+        self._delivered.clear()
+        self._delivered_offset.clear()
 
     def _database(self, partition: int) -> Any | None:
         """The RocksDB database of ``partition`` in Faust's store (``None``: not RocksDB)."""
         open_database = getattr(self.table.data, "_db_for_partition", None)
         return None if open_database is None else open_database(partition)
-
-    def _on_delivered(self, tp: TP, offset: int) -> None:
-        self._delivered[tp] = max(offset, self._delivered.get(tp, offset))
-
-    def _persist_offsets(self) -> None:
-        """Record in the store how far the changelog is in it, as Faust does for its own
-        changelog records. Only once every delivered record's state is in the store (a
-        batched state reaches the store at :meth:`commit`, maybe after its delivery):
-        recovery replays the changelog after this offset, so it must never run ahead."""
-        if not self._delivered:
-            return
-        app = self.table.app
-        store = cast(StoreT[str, bytes], self.table.data)
-        for tp, offset in self._delivered.items():
-            if app.in_transaction:  # written to the store when the transaction commits
-                app.tables.persist_offset_on_commit(store, tp, offset)
-            else:
-                store.set_persisted_offset(tp, offset)
-        self._delivered.clear()
 
 
 def _write_batch(store: Any) -> Any:

@@ -16,8 +16,11 @@ producer instead:
 Guarantees, for records of one topic partition: they reach Kafka in the
 order of the calls, whichever method made them (a ``send`` first hands over
 the open batch of its partition; aiokafka appends a batch only behind every
-batch already queued for the partition). Call :meth:`flush` before the
-message being processed is acknowledged: Faust's commit then waits for
+batch already queued for the partition), and their delivery callbacks run in
+that order. Records of *different* topics have no order among themselves: a
+caller that needs one (triggers in Kafka before the state that records them
+as sent) waits with :meth:`delivered` in between. Call :meth:`flush` before
+the message being processed is acknowledged: Faust's commit then waits for
 everything handed over (it flushes the producer before committing offsets),
 so a crash re-processes the message instead of losing its records. A
 record the producer fails to deliver (after its retries) crashes the worker:
@@ -40,8 +43,9 @@ from faust.types import TP, AppT
 
 log = logging.getLogger(__name__)
 
-# (topic partition, offset of the last record delivered) -> None; runs on delivery.
-OnDelivered = Callable[[TP, int], None]
+# (topic partition, offset of the batch's last record, records in the batch) -> None;
+# runs on delivery, in send order per topic partition.
+OnDelivered = Callable[[TP, int, int], None]
 
 
 class RecordSink:
@@ -54,6 +58,7 @@ class RecordSink:
         self.batches_sent = 0
         self.failure: BaseException | None = None
         self._crash: asyncio.Future[None] | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()  # handed over, not yet delivered
 
     def _delivered(self, future: asyncio.Future[Any]) -> Any:
         """The record metadata of a finished send; on failure, crash the worker."""
@@ -95,7 +100,8 @@ class RecordSink:
         producer = await self._app.maybe_start_producer()
         future = await producer.send(topic, key, value, partition, None, None)
         self.records_sent += 1
-        future.add_done_callback(lambda f: self._report(f, 0, on_delivered))
+        self._track(future)
+        future.add_done_callback(lambda f: self._report(f, 1, on_delivered))
 
     async def append_many(
         self,
@@ -107,7 +113,8 @@ class RecordSink:
         """Add each ``(key, value)`` of ``records``, in order, to the open batch of the
         partition; a full batch is handed over at once, the rest by :meth:`flush`.
 
-        ``on_delivered`` is called once per batch, with its last record's offset.
+        ``on_delivered`` is called once per batch, with its last record's offset and
+        its number of records (callers of one partition must pass the same callback).
         """
         if not records:
             return
@@ -138,6 +145,18 @@ class RecordSink:
         for topic, partition in list(self._batches):
             await self._hand_over(topic, partition)
 
+    async def delivered(self) -> None:
+        """Hand every open batch over and wait until everything handed over so far is
+        in Kafka (acknowledged by the broker). Raises if a record was not delivered."""
+        await self.flush()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+        self._check()
+
+    def _track(self, future: asyncio.Future[Any]) -> None:
+        self._in_flight.add(future)
+        future.add_done_callback(self._in_flight.discard)
+
     async def _hand_over(self, topic: str, partition: int) -> None:
         batch = self._batches.pop((topic, partition))
         producer = self._batch_producer()
@@ -146,16 +165,18 @@ class RecordSink:
         future = await producer.send_batch(batch.builder, topic, partition=partition)
         self.records_sent += batch.records
         self.batches_sent += 1
-        last, on_delivered = batch.records - 1, batch.on_delivered
-        future.add_done_callback(lambda f: self._report(f, last, on_delivered))
+        self._track(future)
+        count, on_delivered = batch.records, batch.on_delivered
+        future.add_done_callback(lambda f: self._report(f, count, on_delivered))
 
     def _report(
-        self, future: asyncio.Future[Any], last: int, on_delivered: OnDelivered | None
+        self, future: asyncio.Future[Any], count: int, on_delivered: OnDelivered | None
     ) -> None:
-        """``last``: position of the last record after the one the metadata describes."""
+        """``count``: records in the batch whose first record the metadata describes."""
         metadata = self._delivered(future)
         if on_delivered is not None and metadata is not None and metadata.offset >= 0:
-            on_delivered(TP(metadata.topic, metadata.partition), metadata.offset + last)
+            tp = TP(metadata.topic, metadata.partition)
+            on_delivered(tp, metadata.offset + count - 1, count)
 
 
 class _OpenBatch:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import purchase
+from tests.factories import page_view, purchase
 from tests.integration.harness import (
     Namespace,
     WorkerProcess,
@@ -141,3 +141,37 @@ async def test_the_stall_check_leaves_a_busy_backlog_alone_and_commits_reach_the
     assert "events.duplicate_event" not in counters
     assert "offsets.redeliveries_skipped" not in counters  # nothing was delivered twice
     assert "offsets.skipped_records_recovered" not in counters  # nothing was lost
+
+
+async def test_a_read_back_while_another_input_topic_of_the_partition_holds_data(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Handling a read-back record fires due moments, which asks where every input topic
+    of the partition starts; the reader used to hold its lock while the read-back
+    records were handled, so this deadlocked whenever another input topic of the
+    partition held data (the normal case after a restart). Here the page-views
+    partition holds a record the worker has not started yet."""
+    ns = Namespace.create(stack_env, tmp_path)
+    ns.env.update(KIZUNA_TEST_DROP_TOPIC=ns.topics.inputs["purchase"], KIZUNA_TEST_DROP_FIRST="1")
+    await ns.ensure_topics()
+    views = [page_view("c-1", f"2026-0{m}-02T00:00:00Z", event_id=f"v-{m}") for m in (1, 2)]
+    events = [purchase("c-1", at=f"2026-0{m}-01T00:00:00Z", amount=100 * m) for m in (1, 2, 3)]
+    await produce(
+        ns.settings,
+        [(ns.topics.inputs["purchase"], *encode(e)) for e in events]
+        + [(ns.topics.inputs["page_view"], *encode(v)) for v in views],
+    )
+    worker = WorkerProcess(ns, "losing-worker", module=DROPPING_WORKER).start()
+    try:
+        row = await wait_for(
+            lambda: customer_row(ns, "c-1"),
+            lambda r: purchases(r) == 3 and r is not None and r["last_visit_at"] != "",
+            worker=worker,
+            timeout=60,
+        )
+        counters = await worker_counters(ns)
+    finally:
+        worker.stop()
+    assert row is not None and float(row["lifetime_spend"]) == 600.0
+    assert counters.get("offsets.skipped_records_recovered") == 1
+    assert counters.get("events.applied") == 5

@@ -10,6 +10,7 @@ from typing import Any, cast
 import faust
 import pytest
 import rocksdict
+from faust.types import TP
 
 from schemas.codec import dumps, loads
 from streams.customer_table import CustomerTable, customer_key
@@ -64,36 +65,76 @@ def test_get_many_reads_states_in_order_and_batched_writes_win(tmp_path: Path) -
 
 
 class _RecordingSink:
-    """Records what the table hands to the sink (the sink itself talks to Kafka)."""
+    """Records what the table hands to the sink (the sink itself talks to Kafka) and
+    lets the test deliver it: the callback the table passed, as the real sink calls it."""
 
     def __init__(self) -> None:
         self.appended: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
+        self.callbacks: list[Any] = []
+        self.next_offset = 0
 
     async def append_many(
         self, topic: str, partition: int, records: list[tuple[bytes, bytes]], on_delivered: Any
     ) -> None:
         self.appended.append((topic, partition, list(records)))
+        self.callbacks.append(on_delivered)
+
+    def deliver(self, call: int) -> None:
+        topic, partition, records = self.appended[call]
+        self.next_offset += len(records)
+        self.callbacks[call](TP(topic, partition), self.next_offset - 1, len(records))
 
 
-async def test_batched_puts_reach_the_changelog_at_once_and_the_store_at_commit(
-    tmp_path: Path,
-) -> None:
-    store = _RocksStore(tmp_path)
+class _Store(_RocksStore):
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.persisted: dict[TP, int] = {}
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.persisted[tp] = offset
+
+
+async def test_values_reach_the_store_only_once_delivered_and_committed(tmp_path: Path) -> None:
+    """The local store never runs ahead of Kafka: a value is readable at once, its record
+    goes out on publish, and it is written to the store (with its changelog offset as
+    the persisted offset) only at the first commit after its record was delivered."""
+    store = _Store(tmp_path)
     sink = _RecordingSink()
     changelog = SimpleNamespace(get_topic_name=lambda: "kizuna-customers-changelog")
     table = CustomerTable(
         cast(Any, SimpleNamespace(data=store, changelog_topic=changelog)), cast(Any, sink)
     )
-    states = [("a", {"customer_id": "a", "version": 2}), ("b", {"customer_id": "b", "version": 5})]
-
-    await table.put_batched(1, [(cid, dumps(data)) for cid, data in states])
-
-    records = [(customer_key(cid), dumps(data)) for cid, data in states]
-    assert sink.appended == [("kizuna-customers-changelog", 1, records)]
     db = store._db_for_partition(1)
-    assert db.get(customer_key("a")) is None  # not in the store before the commit...
-    assert decoded(table.get_many_raw(1, ["b", "a"])) == [states[1][1], states[0][1]]  # readable
-    table.commit()
+    first = [("a", dumps({"customer_id": "a", "version": 2})), ("b", dumps({"v": 5}))]
+
+    table.stage(1, first)
+    assert sink.appended == []  # staged: nothing sent yet
+    assert table.get_many_raw(1, ["b", "a"]) == [first[1][1], first[0][1]]  # but readable
+    await table.publish(1)
+    records = [(customer_key(cid), value) for cid, value in first]
+    assert sink.appended == [("kizuna-customers-changelog", 1, records)]
+    assert table.committed([1]) == 0  # committed, but not delivered: not written
+    assert db.get(customer_key("a")) is None
+
+    newer_a = dumps({"customer_id": "a", "version": 3})
+    await table.put(1, "a", newer_a)  # a newer value, in flight behind the first two
+    sink.deliver(0)
+    assert table.committed([0, 2]) == 0  # another partition's commit writes nothing here
+    assert table.committed([1]) == 2
     assert [db.get(key) for key, _ in records] == [value for _, value in records]
-    assert decoded(table.get_many_raw(1, ["a", "b"])) == [states[0][1], states[1][1]]
+    assert store.persisted == {TP("kizuna-customers-changelog", 1): 1}
+    assert table.get(1, "a") == newer_a  # the unwritten newer value still wins the read
+    assert table.unwritten == 1
+
+    sink.deliver(1)
+    assert table.committed([1]) == 1
+    assert db.get(customer_key("a")) == newer_a and table.unwritten == 0
+    assert store.persisted == {TP("kizuna-customers-changelog", 1): 2}
+
+    table.stage(1, [("c", b"x")])
+    await table.publish(1)
+    table.forget()  # a rebalance: recovery replays whatever was delivered
+    assert table.get(1, "c") is None and table.unwritten == 0
+    sink.deliver(2)  # a late delivery of a forgotten record changes nothing
+    assert table.committed([1]) == 0
     db.close()
