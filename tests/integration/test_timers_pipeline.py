@@ -28,6 +28,7 @@ from tests.integration.harness import (
     wait_for,
     worker_counters,
 )
+from tests.integration.test_ingest_pipeline import customer_row
 
 START = parse_timestamp_ms("2025-01-01T00:00:00Z")
 
@@ -256,12 +257,22 @@ async def test_wall_clock_worker_catches_up_overdue_timers_on_start(
     await produce(ns.settings, [(topic, *encode(overdue)), (topic, *encode(not_yet))])
 
     worker = WorkerProcess(ns).start()
+    lapse_180 = iso(now - 100 * MS_PER_DAY + 180 * MS_PER_DAY)
     try:
         [raw] = await wait_for(
             lambda: emitted_triggers(ns, 1), lambda t: len(t) >= 1, worker=worker, what="lapse"
         )
+        # The row is rewritten after the firing: the fired moment is no longer pending.
+        row = await wait_for(
+            lambda: customer_row(ns, "w-1"),
+            lambda r: r is not None and r["next_timer_at"] == lapse_180,
+            worker=worker,
+            what="w-1's row after the firing",
+        )
     finally:
         worker.stop()
+    pending = [m["rule"] for m in orjson.loads(row["pending_timers"])]
+    assert "lapse_90d" not in pending and pending[0] == "lapse_180d", pending
     trigger = Trigger.from_bytes(raw)
     assert trigger.customer_id == "w-1" and trigger.rule == "lapse_90d"
     assert trigger.due_at == iso(now - 100 * MS_PER_DAY + 90 * MS_PER_DAY)
