@@ -4,8 +4,8 @@
 
 Consumes ``--messages`` purchase events from ``--topic`` (from the start, no
 consumer group), and for each one does what the worker does in pure Python:
-validate, fold into a customer state kept in a dict, encode the state with
-orjson. No table, no changelog, no Redis. The gap to the worker's ingest rate
+validate, fold into a customer state kept in a dict, encode the state (the
+table value). No table, no changelog, no Redis. The gap to the worker's ingest rate
 is what Faust's tables, changelog and acking cost on this machine.
 """
 
@@ -16,11 +16,11 @@ import asyncio
 import os
 import time
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
 from agents.domain.customer_state import CustomerState
 from agents.domain.engine import process_event
+from agents.domain.state_codec import encode_state
 from schemas.validation import Rejection, ValidationPolicy, decode_event
 from streams.config import load_settings
 
@@ -56,10 +56,12 @@ async def main(topic: str, messages: int) -> None:
                     seen += 1
                     if isinstance(event, Rejection):
                         continue
-                    state = states.get(event.customer_id) or CustomerState(event.customer_id)
+                    state = states.get(event.customer_id) or CustomerState(
+                        customer_id=event.customer_id
+                    )
                     process_event(state, event, engine)
                     states[event.customer_id] = state
-                    orjson.dumps(state.to_dict())
+                    encode_state(state)
     finally:
         await consumer.stop()
     elapsed = time.monotonic() - started
