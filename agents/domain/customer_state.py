@@ -253,7 +253,7 @@ def apply_event(
     state.first_seen_ms = ms if state.first_seen_ms is None else min(state.first_seen_ms, ms)
     state.last_event_ms = ms if state.last_event_ms is None else max(state.last_event_ms, ms)
     _remember_seen(state, ms, eid, copy, flags, limits)
-    if outcome is Outcome.REPLACED:
+    if position is not None:  # replaced, even if this copy's order was counted already
         _recompute_latest(state)
     return Applied(outcome, moved, tuple(view_days))
 

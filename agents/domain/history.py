@@ -19,7 +19,7 @@ import bisect
 import itertools
 import statistics
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.domain.customer_state import (
     CustomerState,
@@ -45,6 +45,8 @@ class Purchases:
     refunds: dict[int, list[tuple[int, float]]]  # order key -> [(effective ms, amount)]
     unmatched: list[tuple[int, float]]  # refunds of orders not remembered (effective ms, amount)
     refunded: bool  # any order stops counting at some time
+    # refunds dated before their order: (refund ms, order ms, amount); see spend_as_of
+    early: list[tuple[int, int, float]] = field(default_factory=list)
 
     def counting(self, index: int, as_of_ms: int) -> bool:
         return self.times[index] <= as_of_ms < self.ends[index]
@@ -59,12 +61,15 @@ def purchases(state: CustomerState) -> Purchases:
     by_key: dict[int, Order] = {o.key: o for o in orders}
     refunds: dict[int, list[tuple[int, float]]] = {}
     unmatched: list[tuple[int, float]] = []
+    early: list[tuple[int, int, float]] = []
     for r in state.refunds:
         order = by_key.get(r.key)
         if order is None:
             unmatched.append((r.ms, r.amount))
         else:
             refunds.setdefault(r.key, []).append((max(r.ms, order.ms), r.amount))
+            if r.ms < order.ms:
+                early.append((r.ms, order.ms, r.amount))
     ends = []
     for order in orders:
         end = _END
@@ -75,7 +80,8 @@ def purchases(state: CustomerState) -> Purchases:
                 end = at
                 break
         ends.append(end)
-    return Purchases(orders, times, ends, refunds, unmatched, any(e != _END for e in ends))
+    refunded = any(e != _END for e in ends)
+    return Purchases(orders, times, ends, refunds, unmatched, refunded, early)
 
 
 def counting_times(view: Purchases, as_of_ms: int) -> list[int]:
@@ -112,7 +118,14 @@ def purchases_as_of(view: Purchases, state: CustomerState, as_of_ms: int) -> int
 
 def spend_as_of(view: Purchases, state: CustomerState, as_of_ms: int) -> float:
     """Lifetime spend as of ``as_of_ms``: orders placed by then, less what was refunded
-    by then (at most each order's amount); never below zero."""
+    by then (at most each order's amount); never below zero.
+
+    A refund counts from its own time whether or not its order is known: one of an
+    order not received (or not remembered) is taken off the total; so is one dated
+    before its order, until the order is placed (then it nets against that order).
+    So what this says as of ``t`` does not depend on whether an order placed after
+    ``t`` has arrived yet (a worker whose purchases run ahead of its refunds and the
+    time-ordered backtest read the same spend)."""
     total = state.evicted_spend - state.evicted_refunds
     stop = bisect.bisect_right(view.times, as_of_ms)
     for order in view.orders[:stop]:
@@ -123,6 +136,9 @@ def spend_as_of(view: Purchases, state: CustomerState, as_of_ms: int) -> float:
         total += order.amount - min(refunded, order.amount)
     for at, amount in view.unmatched:
         if at <= as_of_ms:
+            total -= amount
+    for at, placed, amount in view.early:
+        if at <= as_of_ms < placed:
             total -= amount
     return round(max(total, 0.0), 6)
 

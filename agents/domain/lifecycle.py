@@ -65,7 +65,14 @@ def fire_due(
     now_ms: int | None = None,
 ) -> list[Trigger]:
     """Evaluate, in due order, every moment due in ``[evaluated_before, before_ms)``;
-    returns the triggers to send and advances ``evaluated_before`` to ``before_ms``.
+    returns the triggers to send and advances ``evaluated_before`` past the last of
+    them (one ms after its due time; unchanged if none was due).
+
+    No moment lies between that and ``before_ms``, so it means the same as
+    ``before_ms`` would; but it depends only on the moments, not on the bounds the
+    caller fired up to, so a worker firing up to each watermark and the backtest
+    firing one due time at a time store the same bytes (and a late event reopens
+    exactly what the backtest would reopen).
 
     ``now_ms`` is the wall-clock time stamped as ``fired_at``; ``None`` (event time)
     stamps the due time. ``co_purchases`` must hold every increment stamped before
@@ -76,13 +83,15 @@ def fire_due(
         return triggers
     s = Subject(state)
     ctx = Context(book, co_purchases if co_purchases is not None else _EMPTY_MODEL)
+    evaluated = state.evaluated_before
     for due, name, episode in moments(s, book, state.evaluated_before, before_ms):
+        evaluated = due + 1
         if name in (STAGE_LAPSED, STAGE_CHURNED):
             continue  # the derived stage changes by itself; the caller rewrites the row
         trigger = _fire(s, due, name, episode, ctx, now_ms)
         if trigger is not None:
             triggers.append(trigger)
-    state.evaluated_before = before_ms
+    state.evaluated_before = evaluated
     refresh_next_due(state, book, s)
     return triggers
 

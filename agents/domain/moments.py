@@ -22,6 +22,7 @@ facts, with what delay), so a customer's moments cost a few list searches.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -207,15 +208,14 @@ def next_due(s: Subject, book: Rulebook, after: int) -> int | None:
     return None if best == _FAR else best
 
 
-def _after_order_indices(s: Subject, delay: int, lo: int, hi: int) -> list[int]:
+def _after_order_indices(s: Subject, delay: int, lo: int, hi: int) -> Iterator[int]:
     """Indices of orders whose ``delay`` falls in ``[lo, hi)`` before a newer order
     came (with refunds, every order: a refund can make a newer one stop counting);
-    ascending."""
+    ascending, lazily (:func:`next_due` reads only the first)."""
     view = s.view
     times = view.times
     n = len(times)
     refunded = view.refunded
-    found = []
     for i in range(bisect.bisect_left(times, lo - delay) if lo > -_FAR else 0, n):
         p = times[i]
         due = p + delay
@@ -229,8 +229,7 @@ def _after_order_indices(s: Subject, delay: int, lo: int, hi: int) -> list[int]:
                 j += 1
             if j < n and times[j] <= due:
                 continue
-        found.append(i)
-    return found
+        yield i
 
 
 def _second_purchase(s: Subject, name: str, delay: int) -> Moment | None:
