@@ -82,6 +82,7 @@ HEADER_TIMESTAMP = "kizuna.source_timestamp_ms"
 READ_BATCH = 128  # due customers read in one multi-get and fired between event-loop yields
 MAX_IN_FLIGHT = 8  # chunks read but not yet written, at most (bounds a burst's memory)
 STATES_PER_DELIVERY = 1000  # fired states held back while their triggers are delivered
+MAX_HELD_STATES = 5000  # states held for their co-purchase records, at most
 NEVER = -(2**62)  # a firing bound before every timer
 MAX_REASON_CHARS = 500  # a processing error's reason header, at most
 
@@ -141,6 +142,11 @@ def register(p: Pipeline) -> None:
     partitions = range(settings.kafka.partitions)
     co_purchase_sources = [f"{p.topics.co_purchases}#{s}" for s in partitions]
     progress_sent = p.progress_sent  # partition -> last watermark broadcast
+    exactly_once = settings.worker.processing_guarantee == "exactly_once"
+    # Faust can skip records of any topic it consumes (faust-streaming#606): the inputs,
+    # and the co-purchase records a replica must count once each (the clock ticks are
+    # not guarded: a lost tick is made up by the next one).
+    guarded_topics = {*event_type_by_topic, p.topics.co_purchases}
     firing_bounds = p.firing_bounds  # partition -> bound of its last firing (ms)
 
     async def dead_letter(message: Message, rejection: Rejection) -> None:
@@ -198,20 +204,61 @@ def register(p: Pipeline) -> None:
         if folded.row is not None:
             p.read_model.stage_encoded(state.customer_id, state.version, folded.row)
         if folded.value is None:
+            # A duplicate (a re-delivery, or the same event published again) has no change
+            # record left to broadcast: the state that holds the event reached the
+            # changelog only after the event's record was in every replica (below), and
+            # the record carries no more than that state's change, which the duplicate
+            # cannot reproduce (it depends on the state before the event).
             return
-        p.timer_index.schedule(message.partition, state.customer_id, state.next_due)
-        await p.customers.put(message.partition, state.customer_id, folded.value)
         if step.co_purchases:
+            # Identified by the input record (stream, offset): re-processing it after a
+            # crash or rebalance re-sends the same record, which every replica drops.
             broadcast(
                 message.partition,
-                {"at": event.occurred_ms, "deltas": [list(d) for d in step.co_purchases]},
+                {
+                    "stream": f"{event_type_by_topic[message.topic]}#{message.partition}",
+                    "seq": message.offset,
+                    "at": event.occurred_ms,
+                    "deltas": [list(d) for d in step.co_purchases],
+                },
             )
+        p.timer_index.schedule(message.partition, state.customer_id, state.next_due)
+        held = p.held_for_control
+        if not exactly_once and (step.co_purchases or message.partition in held):
+            # At-least-once the changelog may run ahead of the committed offsets, so the
+            # state goes out only once its co-purchase record is in Kafka: a state in the
+            # changelog then implies its record reached every replica. It is held (reads
+            # see it) and published with the partition's later states when the control
+            # records are delivered: before Faust's next commit, or sooner when many are
+            # held. (Exactly-once the state commits with the offset, after the record.)
+            p.customers.stage(message.partition, [(state.customer_id, folded.value)])
+            held.add(message.partition)
+            if p.customers.staged >= MAX_HELD_STATES:
+                await release_held()
+            return
+        await p.customers.put(message.partition, state.customer_id, folded.value)
+
+    async def release_held() -> None:
+        """Publish the states held for their co-purchase records, once those are in Kafka
+        (one wait for all of them; also run before every commit, see ``streams/app.py``)."""
+        if not p.held_for_control:
+            return
+        await p.control.delivered()
+        for partition in sorted(p.held_for_control):
+            await p.customers.publish(partition)
+        p.held_for_control.clear()
+
+    p.release_held = release_held
 
     def broadcast(source: int, record: dict[str, Any]) -> None:
-        """Send a co-purchase record from ``source`` to every partition's replica."""
+        """Send a co-purchase record from ``source`` to every partition's replica, through
+        the worker's plain producer (most partitions may be another worker's; under
+        exactly-once Faust's producers only reach owned ones): its offset is committed
+        only once the record is in Kafka (``streams/control_producer.py``)."""
+        p.control.install_commit_hook(p.app.producer)
         value = dumps({"source": source, **record})
         for partition in partitions:
-            p.co_purchase_topic.send_soon(key=None, value=value, partition=partition)
+            p.control.send_soon(p.topics.co_purchases, partition, value)
 
     def broadcast_progress(partition: int, forced: bool) -> None:
         """Event mode: tell every replica how far ``partition`` has got (hourly, or on a tick)."""
@@ -233,11 +280,17 @@ def register(p: Pipeline) -> None:
                 (int(at), str(a), str(b), int(d)) for at, a, b, d in record.get("deltas", ())
             ]
             at = int(record["at"]) if "deltas" in record else int(record["progress"])
+            stream = str(record["stream"]) if "stream" in record else None
+            seq = int(record["seq"]) if stream is not None else 0
         except (ValueError, KeyError, TypeError):
             return Rejection(BAD_CO_PURCHASE, "co-purchase record without source and at/progress")
         partition = message.partition
         if deltas:
-            p.save_co_purchases(partition, p.co_purchases(partition).add(deltas))
+            model = p.co_purchases(partition)
+            if stream is None or model.first_time(stream, seq):
+                p.save_co_purchases(partition, model.add(deltas))
+            else:
+                p.counters["co_purchases.resent_records_dropped"] += 1
         clock = p.partition_clock(partition)
         clock.observe_event(f"{p.topics.co_purchases}#{source}", at)
         p.clocks[str(partition)] = dict(clock.progress)
@@ -388,6 +441,8 @@ def register(p: Pipeline) -> None:
         records of the states fired since the last call."""
         if p.customers.staged:
             await p.sink.delivered()
+            if partition in p.held_for_control:
+                await release_held()  # held event-path states go first, after their records
             await p.customers.publish(partition)
 
     def decode_and_fold(message: Message) -> Folded | Rejection:
@@ -478,7 +533,7 @@ def register(p: Pipeline) -> None:
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            if message.topic in event_type_by_topic:
+            if message.topic in guarded_topics:
                 if not await in_sequence(message):
                     continue
                 # Counted before it is handled: its own firing sees no backlog.

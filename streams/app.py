@@ -11,6 +11,7 @@ import gc
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
 from streams.config import Settings
+from streams.control_producer import ControlProducer
 from streams.customer_table import CustomerTable
 from streams.firing_pool import FiringPool
 from streams.input_offsets import InputOffsets
@@ -86,6 +88,7 @@ class Pipeline:
     sink: RecordSink  # the customer table's changelog and the triggers
     partition_reader: PartitionReader  # reads back input records the consumer skipped
     firing_pool: FiringPool  # helper processes for bursts of firings
+    control: ControlProducer  # ticks and co-purchase records to any partition (not Faust's)
     input_offsets: InputOffsets = field(default_factory=InputOffsets)
     timer_index: TimerIndex = field(default_factory=TimerIndex)
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
@@ -95,6 +98,8 @@ class Pipeline:
     backlog_barriers: dict[int, BacklogBarrier] = field(default_factory=dict)  # wall mode
     firing_bounds: dict[int, int] = field(default_factory=dict)  # bound of the last firing
     progress_sent: dict[int, int] = field(default_factory=dict)  # last progress broadcast
+    held_for_control: set[int] = field(default_factory=set)  # states wait for co-purchase records
+    release_held: Callable[[], Awaitable[None]] | None = None  # set by the ingest agent
 
     def reset_partitions(self) -> None:
         """Forget every partition's bookkeeping: after a recovery (start-up, rebalance)
@@ -105,6 +110,7 @@ class Pipeline:
         self.backlog_barriers.clear()
         self.firing_bounds.clear()
         self.progress_sent.clear()
+        self.held_for_control.clear()  # the customer table forgets what it held
 
     def backlog_barrier(self, partition: int) -> BacklogBarrier:
         barrier = self.backlog_barriers.get(partition)
@@ -263,7 +269,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
             processes=settings.worker.firing_processes,
             min_chunk=settings.worker.firing_offload_min,
         ),
+        control=ControlProducer(settings.bootstrap_servers, on_failure=app.crash),
     )
+    _register_control_producer(pipeline)
     _register_local_store_writes(pipeline)
     _register_timer_index_rebuild(pipeline)
     _register_input_stall_check(pipeline)
@@ -341,7 +349,7 @@ def _register_input_stall_check(p: Pipeline) -> None:
     for good (measured: the group's offset stopped ~139,000 records short of a
     partition's end in a 1,000,000-event ingest). A nudge behind queued records only
     costs one empty record."""
-    input_topics = set(p.topics.inputs.values())
+    input_topics = {*p.topics.inputs.values(), p.topics.co_purchases}  # as the agent guards
     nudges = NudgeProducer(p.settings.bootstrap_servers)
 
     @p.app.timer(p.settings.worker.stall_check_interval_s, name="input_stall_check")
@@ -382,15 +390,37 @@ def _register_firing_pool(p: Pipeline) -> None:
         p.firing_pool.close()
 
 
+def _register_control_producer(p: Pipeline) -> None:
+    """Ticks and co-purchase records go to partitions this worker may not own, so not
+    through Faust's per-partition transactional producers (``streams/control_producer.py``):
+    Faust's commit waits for them first, and the producer stops with the worker."""
+
+    async def release_held() -> None:
+        if p.release_held is not None:
+            await p.release_held()
+
+    p.control.before_commit.append(release_held)
+
+    @p.app.on_worker_init.connect  # type: ignore[arg-type]
+    def hook_commits(app: Any, **kwargs: Any) -> None:
+        p.control.install_commit_hook(p.app.producer)
+
+    @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def close_control_producer(app: Any, **kwargs: Any) -> None:
+        await p.control.close()
+
+
 def _register_wall_clock_ticks(p: Pipeline) -> None:
-    """Wall mode: the leader sends a tick to every partition so idle ones fire their timers."""
+    """Wall mode: the leader sends a tick to every partition so idle ones fire their timers
+    (through the worker's plain producer: most partitions may be another worker's)."""
     interval = p.settings.clock.tick_interval_ms / 1000
 
     @p.app.timer(interval, on_leader=True, name="wall_clock_ticks")
     async def wall_clock_ticks() -> None:
         value = encode_tick(wall_clock_ms())
         for partition in range(p.settings.kafka.partitions):
-            await p.clock_ticks.send(value=value, partition=partition, headers=TICK_HEADERS)
+            p.control.send_soon(p.topics.clock_ticks, partition, value, TICK_HEADERS)
+        await p.control.delivered()
 
 
 def _register_read_model_flush(p: Pipeline) -> None:

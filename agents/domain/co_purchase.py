@@ -17,6 +17,14 @@ order (the first categories to be co-purchased); changes involving any other
 category are dropped, identically on every path, because admission is decided
 in stamp order whether a change is folded or only read from the log. Free-text
 categories therefore cannot grow the model without bound.
+
+Idempotent: a change record is identified by its *stream* (the input topic and
+partition whose record made it, e.g. ``purchase#3``) and a sequence number in it
+(that record's offset). A stream's records reach a replica in sequence order, and
+a record re-sent after a crash or rebalance (the same input record processed again)
+carries the same identity and content, so the replica keeps only the highest
+sequence applied per stream (:meth:`CoPurchaseModel.first_time`): bounded by the
+number of streams, persisted with the model.
 """
 
 from __future__ import annotations
@@ -65,6 +73,16 @@ class CoPurchaseModel:
     pending: list[list[Any]] = field(default_factory=list)  # [at_ms, a, b, delta], sorted
     folded_before: int = -(2**62)
     max_categories: int = DEFAULT_MAX_CATEGORIES
+    applied: dict[str, int] = field(default_factory=dict)  # stream -> highest sequence applied
+
+    def first_time(self, stream: str, seq: int) -> bool:
+        """Whether change record ``seq`` of ``stream`` is new, recording it if so. A
+        stream's records arrive in sequence order, so one at or below the highest applied
+        is a re-sent copy of one applied already."""
+        if seq <= self.applied.get(stream, -1):
+            return False
+        self.applied[stream] = seq
+        return True
 
     def add(self, deltas: Iterable[Delta]) -> set[str]:
         """Record changes; returns the rows changed now (late ones fold at once)."""
@@ -168,7 +186,11 @@ class CoPurchaseModel:
     # --- persistence (the worker keeps one model per partition in a table) ---
 
     def meta(self) -> dict[str, Any]:
-        return {"pending": self.pending, "folded_before": self.folded_before}
+        return {
+            "pending": self.pending,
+            "folded_before": self.folded_before,
+            "applied": self.applied,
+        }
 
     @classmethod
     def restore(
@@ -184,4 +206,5 @@ class CoPurchaseModel:
                 for p in meta.get("pending", [])
             ]
             model.folded_before = int(meta.get("folded_before", -(2**62)))
+            model.applied = {str(k): int(v) for k, v in meta.get("applied", {}).items()}
         return model

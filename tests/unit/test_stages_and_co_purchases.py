@@ -141,3 +141,18 @@ def test_recommendations_rank_by_customers_and_skip_owned_and_thin_evidence() ->
     model.add(plus(1, [("cups", "tea")] * 3 + [("snacks", "tea")] * 2 + [("tea", "wine")]))
     picks = model.recommend(["tea"], {"cups"}, as_of_ms=10, limit=3, min_customers=2)
     assert picks == [{"category": "snacks", "co_purchasers": 2}]
+
+
+def test_a_re_sent_co_purchase_record_is_applied_once_per_stream_and_the_ledger_persists() -> None:
+    model = CoPurchaseModel()
+    assert model.first_time("purchase#0", 5)
+    model.add([(10, "books", "games", 1)])
+    assert not model.first_time("purchase#0", 5)  # the same record again (a re-send)
+    assert not model.first_time("purchase#0", 3)  # an earlier one of the same stream
+    assert model.first_time("purchase#1", 3)  # another partition's stream is its own
+    assert model.first_time("purchase#0", 6)
+    restored = CoPurchaseModel.restore(model.meta(), model.rows)
+    assert restored.applied == {"purchase#0": 6, "purchase#1": 3}
+    assert not restored.first_time("purchase#0", 6)  # a restart keeps what was applied
+    assert restored.first_time("purchase#0", 7)
+    assert CoPurchaseModel.restore({"pending": [], "folded_before": 0}, {}).applied == {}
