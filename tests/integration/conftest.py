@@ -45,7 +45,11 @@ def ns(stack_env: dict[str, str], tmp_path: Path) -> Namespace:
     return Namespace.create(stack_env, tmp_path)
 
 
+LAST = "test_broker_restart.py"  # restarts the shared broker: nothing may run after it
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.path.name == LAST)  # stable: the rest keep their order
