@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -34,6 +33,8 @@ from tests.integration.harness import (
     worker_counters,
 )
 from tests.integration.poison_worker import POISON_PREFIX
+from tests.integration.test_ingest_pipeline import customer_row
+from tests.integration.test_ingest_pipeline import stats as redis_stats
 
 START = parse_timestamp_ms("2025-01-01T00:00:00Z")
 BAD_RECORDS = 1_000
@@ -113,8 +114,8 @@ async def test_hostile_input_is_dead_lettered_and_the_good_state_equals_the_back
             what=f"{len(messages)} records handled and mirrored",
         )
         letters = await read_topic(ns.settings, ns.topics.dead_letter, expect=len(bad))
-        rows = {c: await read_row(ns, c) for c in customers}
-        stats = await read_stats(ns)
+        rows = {c: await customer_row(ns, c) for c in customers}
+        stats = await redis_stats(ns)
         worker.assert_alive()
     finally:
         worker.stop()
@@ -178,19 +179,3 @@ def handled(counters: dict[str, int]) -> int:
     """Input records the worker is done with: folded (any outcome) or dead-lettered."""
     folded = sum(n for k, n in counters.items() if k.startswith("events."))
     return folded + counters.get("dead_letter.total", 0)
-
-
-async def read_row(ns: Namespace, customer_id: str) -> dict[str, str] | None:
-    model = ns.read_model()
-    try:
-        return await model.read_customer(customer_id)
-    finally:
-        await model.close()
-
-
-async def read_stats(ns: Namespace) -> dict[str, Any]:
-    model = ns.read_model()
-    try:
-        return await model.read_stats()
-    finally:
-        await model.close()
