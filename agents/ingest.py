@@ -3,9 +3,10 @@
 Thin by design: decoding is :func:`schemas.validation.decode_event`, the state
 change is :func:`agents.domain.engine.process_event`, firing is
 :func:`agents.domain.firing.fire_stored`. A customer's read, change and
-store write happen without an ``await`` in between; the one agent of the
-worker then queues its changelog record (and triggers) in the producer in
-that order, through :class:`streams.record_sink.RecordSink`. A burst of
+store write happen without an ``await`` in between; changelog records and
+triggers go through :class:`streams.record_sink.RecordSink`, a fired state only
+after its triggers are in Kafka (``streams/customer_table.py`` says when the
+local store takes a value). A burst of
 firings is read and written here chunk by chunk while helper processes
 (:class:`streams.firing_pool.FiringPool`) evaluate the next chunks, and the
 agent evaluates a chunk itself whenever the helpers are busy; a due customer
@@ -15,13 +16,14 @@ was read), and chunks are written in the order they were read.
 Per message on partition ``p``:
 
 1. a clock tick moves ``p``'s event clock (event mode) or just wakes ``p`` up (wall mode);
-2. a co-purchase record (category pairs or another partition's progress, see
-   below) updates ``p``'s replica of the shared co-purchase model;
+2. a co-purchase record (pair changes or another partition's progress, see
+   below; one already applied is dropped) updates ``p``'s replica;
 3. a bad event goes to the dead-letter topic with its reason;
 4. a good event is folded into its customer, whose next due timer is indexed;
    category pairs it newly co-purchased are broadcast to every partition;
-5. every timer of ``p`` due before ``p``'s time fires, in due order
-   (wall mode: due at or before now; event mode: before the watermark).
+5. every moment of ``p`` due before ``p``'s bound fires, in due order (wall
+   mode: the backlog barrier, ``agents.domain.clock.BacklogBarrier``; event
+   mode: the watermark).
 
 Cross-sell reads co-purchase counts of *all* customers, which live on every
 partition. Each partition keeps a replica built from the ``co-purchases``
@@ -184,8 +186,8 @@ def register(p: Pipeline) -> None:
             CustomerState(customer_id=event.customer_id) if stored is None else decode_state(stored)
         )
         # Prune only below the partition's last firing bound: a pending moment may still
-        # read anything after it (during a wall-clock backfill the bound stays at NEVER
-        # until the partition has caught up, so the whole backlog is evaluated in full).
+        # read anything after it (in wall mode the bound trails the backlog: see
+        # agents.domain.clock.BacklogBarrier).
         horizon = firing_bounds.get(message.partition, NEVER)
         step = process_event(state, event, engine, horizon_ms=horizon)
         if step.outcome not in CHANGED:
