@@ -373,7 +373,8 @@ def register(p: Pipeline) -> None:
                 await asyncio.sleep(0)  # let finished helpers report
         while in_flight:
             fired += await write_fired(partition, in_flight.popleft(), model, rules_fired)
-        await publish_fired(partition)
+        if fired:
+            await publish_fired(partition)
         await p.sink.flush()
         p.counters["timers.customers_fired"] += fired
         if pool.failures:
@@ -433,7 +434,7 @@ def register(p: Pipeline) -> None:
         # leaves states that fire again, with the same trigger ids, rather than lose one.
         await p.sink.append_many(p.topics.triggers, partition, triggers)
         p.customers.stage(partition, states)
-        if p.customers.staged >= STATES_PER_DELIVERY:
+        if p.customers.staged_on(partition) >= STATES_PER_DELIVERY:
             await publish_fired(partition)  # bounds what a long burst holds in memory
         await asyncio.sleep(0)  # let the producer, consumer and Redis flush run
         return len(states)
@@ -441,7 +442,7 @@ def register(p: Pipeline) -> None:
     async def publish_fired(partition: int) -> None:
         """Wait until every trigger handed over is in Kafka, then send the changelog
         records of the states fired since the last call."""
-        if p.customers.staged:
+        if p.customers.staged_on(partition):
             await p.sink.delivered()
             if partition in p.held_for_control:
                 await release_held()  # held event-path states go first, after their records

@@ -63,7 +63,6 @@ class CustomerTable:
         self._in_flight: dict[int, deque[tuple[bytes, bytes]]] = {}  # handed over, in order
         self._delivered: dict[int, list[tuple[bytes, bytes]]] = {}  # in Kafka, not in the store
         self._delivered_offset: dict[int, int] = {}  # partition -> newest delivered offset
-        self.values_written = 0
 
     @cached_property
     def changelog_topic(self) -> str:
@@ -116,7 +115,12 @@ class CustomerTable:
 
     @property
     def staged(self) -> int:
+        """Values staged and not published yet, on every partition."""
         return sum(len(records) for records in self._staged.values())
+
+    def staged_on(self, partition: int) -> int:
+        """Values staged and not published yet on ``partition``."""
+        return len(self._staged.get(partition, ()))
 
     async def publish(self, partition: int) -> None:
         """Hand the staged values' changelog records of ``partition`` to the sink."""
@@ -169,7 +173,6 @@ class CustomerTable:
                 TP(self.changelog_topic, partition), self._delivered_offset[partition]
             )
             written += len(newest)
-        self.values_written += written
         return written
 
     def forget(self) -> None:
