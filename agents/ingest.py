@@ -13,7 +13,9 @@ agent evaluates a chunk itself whenever the helpers are busy; a due customer
 is read and written by no one else meanwhile (it left the timer index when it
 was read), and chunks are written in the order they were read.
 
-Per message on partition ``p``:
+Per message on partition ``p`` (a record of an input topic or of the co-purchase topic
+first goes through :func:`in_sequence`, which reads back any the consumer skipped; a
+wake-up from the stall check reads back those of a partition that stopped short):
 
 1. a clock tick moves ``p``'s event clock (event mode) or just wakes ``p`` up (wall mode);
 2. a co-purchase record (pair changes or another partition's progress, see
@@ -39,12 +41,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faust.types import TP
 
-from agents.domain.co_purchase import CoPurchaseModel, Delta
+from agents.domain.co_purchase import CoPurchaseModel
+from agents.domain.co_purchase_records import encode_progress, parse_record
 from agents.domain.customer_state import CHANGED, CustomerState
 from agents.domain.engine import Step, process_event
 from agents.domain.firing import (
@@ -55,9 +59,7 @@ from agents.domain.firing import (
     fire_stored,
 )
 from agents.domain.state_codec import decode_state, encode_state
-from schemas.codec import dumps, loads
 from schemas.events import CustomerEvent
-from schemas.nudges import is_nudge
 from schemas.ticks import decode_tick, is_tick
 from schemas.timestamps import MS_PER_HOUR
 from schemas.validation import (
@@ -67,6 +69,8 @@ from schemas.validation import (
     Rejection,
     decode_event,
 )
+from schemas.wake_ups import decode_wake_up, is_legacy_nudge, is_wake_up
+from streams.topology import declares
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -91,13 +95,14 @@ MAX_REASON_CHARS = 500  # a processing error's reason header, at most
 
 class Folded(NamedTuple):
     """An input event folded into its customer, not yet written: the new table value
-    (``None``: unchanged) and read-model row (``None``: nothing to mirror)."""
+    (``None``: unchanged) and read-model row, built when Redis is written (``None``:
+    nothing to mirror)."""
 
     event: CustomerEvent
     step: Step
     state: CustomerState
     value: bytes | None
-    row: dict[str, str] | None
+    row: Callable[[], dict[str, str]] | None
 
 
 def processing_error(exc: BaseException) -> Rejection:
@@ -192,11 +197,15 @@ def register(p: Pipeline) -> None:
         step = process_event(state, event, engine, horizon_ms=horizon)
         if step.outcome not in CHANGED:
             # A re-delivery after a crash may find the row not yet written.
-            row = None if stored is None else customer_row(state, p.now_ms(), engine)
+            row = None if stored is None else row_of(stored)
             return Folded(event, step, state, None, row)
         state.partition = message.partition
-        row = customer_row(state, p.now_ms(), engine)
-        return Folded(event, step, state, encode_state(state), row)
+        value = encode_state(state)
+        return Folded(event, step, state, value, row_of(value))
+
+    def row_of(value: bytes) -> Callable[[], dict[str, str]]:
+        """The read-model row of a stored state, built as of the time it is written."""
+        return lambda: customer_row(decode_state(value), p.now_ms(), engine)
 
     async def apply(message: Message, folded: Folded) -> None:
         """The writing half: index, mirror and store what :func:`fold` computed."""
@@ -204,7 +213,7 @@ def register(p: Pipeline) -> None:
         p.counters[f"events.{step.outcome.value}"] += 1
         p.read_model.count(f"events.{step.outcome.value}")
         if folded.row is not None:
-            p.read_model.stage_encoded(state.customer_id, state.version, folded.row)
+            p.read_model.stage_lazy(state.customer_id, state.version, folded.row)
         if folded.value is None:
             # A duplicate (a re-delivery, or the same event published again) has no change
             # record left to broadcast: the state that holds the event reached the
@@ -214,16 +223,16 @@ def register(p: Pipeline) -> None:
             return
         if step.co_purchases:
             # Identified by the input record (stream, offset): re-processing it after a
-            # crash or rebalance re-sends the same record, which every replica drops.
-            broadcast(
+            # crash or rebalance re-sends the same entry, which every replica drops.
+            full = outbox.add(
                 message.partition,
-                {
-                    "stream": f"{event_type_by_topic[message.topic]}#{message.partition}",
-                    "seq": message.offset,
-                    "at": event.occurred_ms,
-                    "deltas": [list(d) for d in step.co_purchases],
-                },
+                f"{event_type_by_topic[message.topic]}#{message.partition}",
+                message.offset,
+                event.occurred_ms,
+                step.co_purchases,
             )
+            if full:
+                send_outbox()
         p.timer_index.schedule(message.partition, state.customer_id, state.next_due)
         held = p.held_for_control
         if not exactly_once and (step.co_purchases or message.partition in held):
@@ -252,15 +261,25 @@ def register(p: Pipeline) -> None:
 
     p.release_held = release_held
 
-    def broadcast(source: int, record: dict[str, Any]) -> None:
-        """Send a co-purchase record from ``source`` to every partition's replica, through
-        the worker's plain producer (most partitions may be another worker's; under
-        exactly-once Faust's producers only reach owned ones): its offset is committed
-        only once the record is in Kafka (``streams/control_producer.py``)."""
+    def broadcast(value: bytes) -> None:
+        """Send a co-purchase record to every partition's replica, through the worker's
+        plain producer (most partitions may be another worker's; under exactly-once
+        Faust's producers only reach owned ones): the input offsets behind it are
+        committed only once it is in Kafka (``streams/control_producer.py``)."""
         p.control.install_commit_hook(p.app.producer)
-        value = dumps({"source": source, **record})
         for partition in partitions:
             p.control.send_soon(p.topics.co_purchases, partition, value)
+
+    def send_outbox() -> None:
+        """Broadcast the co-purchase changes batched so far, one record per input stream
+        (``agents/domain/co_purchase_records.py``). Run by every wait for the control
+        records (so before every commit and every release of held states), before every
+        progress record, and when a stream's batch is full."""
+        for value in outbox.drain():
+            broadcast(value)
+
+    outbox = p.co_purchase_outbox
+    p.control.before_delivery.append(send_outbox)
 
     def broadcast_progress(partition: int, forced: bool) -> None:
         """Event mode: tell every replica how far ``partition`` has got (hourly, or on a tick)."""
@@ -272,29 +291,26 @@ def register(p: Pipeline) -> None:
             return
         if forced or sent is None or watermark // MS_PER_HOUR != sent // MS_PER_HOUR:
             progress_sent[partition] = watermark
-            broadcast(partition, {"progress": watermark})
+            send_outbox()  # a progress record promises every change before it was sent
+            broadcast(encode_progress(partition, watermark))
 
     def observe_co_purchases(message: Message) -> Rejection | None:
-        try:
-            record = loads(message.value or b"")
-            source = int(record["source"])
-            deltas: list[Delta] = [
-                (int(at), str(a), str(b), int(d)) for at, a, b, d in record.get("deltas", ())
-            ]
-            at = int(record["at"]) if "deltas" in record else int(record["progress"])
-            stream = str(record["stream"]) if "stream" in record else None
-            seq = int(record["seq"]) if stream is not None else 0
-        except (ValueError, KeyError, TypeError):
-            return Rejection(BAD_CO_PURCHASE, "co-purchase record without source and at/progress")
+        record = parse_record(message.value)
+        if record is None:
+            return Rejection(BAD_CO_PURCHASE, "not a co-purchase change or progress record")
         partition = message.partition
-        if deltas:
+        if record.entries:
+            assert record.stream is not None
             model = p.co_purchases(partition)
-            if stream is None or model.first_time(stream, seq):
-                p.save_co_purchases(partition, model.add(deltas))
-            else:
-                p.counters["co_purchases.resent_records_dropped"] += 1
+            fresh = [e for e in record.entries if model.first_time(record.stream, e.seq)]
+            if len(fresh) < len(record.entries):
+                p.counters["co_purchases.resent_entries_dropped"] += len(record.entries) - len(
+                    fresh
+                )
+            if fresh:  # one write of the model per record
+                p.save_co_purchases(partition, model.add(d for e in fresh for d in e.deltas))
         clock = p.partition_clock(partition)
-        clock.observe_event(f"{p.topics.co_purchases}#{source}", at)
+        clock.observe_event(f"{p.topics.co_purchases}#{record.source}", record.at)
         p.clocks[str(partition)] = dict(clock.progress)
         return None
 
@@ -467,8 +483,11 @@ def register(p: Pipeline) -> None:
         return fold(message, decoded)
 
     async def handle(message: Message) -> None:
-        if is_nudge(message.headers):
-            return  # its only job was to arrive after a hole (see in_sequence)
+        if message.topic == p.topics.clock_ticks and is_wake_up(message.headers):
+            await wake_up(message)  # neither a tick nor a bad record
+            return
+        if is_legacy_nudge(message.headers):
+            return  # an empty record an earlier version appended to an input topic
         if is_tick(message.headers):
             rejection = observe_tick(message)
             if rejection is not None:
@@ -515,23 +534,67 @@ def register(p: Pipeline) -> None:
             return False
         missing = p.input_offsets.missing_before(tp, offset)
         if missing:
-            log.warning(
-                "%s[%d]: the consumer skipped offsets %d..%d; reading them back",
-                tp.topic,
-                tp.partition,
-                missing.start,
-                missing.stop - 1,
-            )
-            records = await p.partition_reader.read(
-                tp.topic, tp.partition, missing.start, missing.stop
-            )
-            for skipped in records:
-                p.input_offsets.processed(tp, skipped.offset)
-                await handle(skipped)
-                p.app.consumer.ack(skipped)
-                p.counters["offsets.skipped_records_recovered"] += 1
+            await read_back(tp, missing, "the consumer skipped them")
         return True
 
+    async def read_back(tp: TP, missing: range, why: str) -> None:
+        """Handle, in offset order, the records of ``tp`` at the offsets ``missing``
+        (from the next one expected), read back from Kafka: each is counted as processed
+        and acknowledged, so commits move past it. Offsets of the range that hold no
+        record (a transaction marker) count as processed too. Should Faust deliver one
+        of them after all, it is then a repeat (:func:`in_sequence`)."""
+        log.warning(
+            "%s[%d]: reading offsets %d..%d back (%s)",
+            tp.topic,
+            tp.partition,
+            missing.start,
+            missing.stop - 1,
+            why,
+        )
+        records = await p.partition_reader.read(tp.topic, tp.partition, missing.start, missing.stop)
+        for skipped in records:
+            p.input_offsets.processed(tp, skipped.offset)
+            await handle(skipped)
+            p.app.consumer.ack(skipped)
+            p.counters["offsets.skipped_records_recovered"] += 1
+        p.input_offsets.processed(tp, missing.stop - 1)  # the whole range was read
+
+    async def wake_up(message: Message) -> None:
+        """A wake-up from the stall check (``schemas/wake_ups.py``, ``streams/app.py``):
+        for each partition ``(topic, message.partition)`` it names, read back the records
+        past the last one processed, up to the log end Faust's consumer knows, if they
+        are still missing (:meth:`~streams.input_offsets.InputOffsets.still_missing`). A
+        wake-up comes behind whatever Faust had already handed the agent when it was
+        fetched, so a partition merely waiting its turn has moved on by then."""
+        consumer = p.app.consumer
+        assigned = consumer.assignment()
+        # Faust's consumer's last offset handed towards the agent per partition (or,
+        # after a seek, the offset sought to); Faust-internal, so read defensively.
+        handed_on = getattr(consumer, "_read_offset", None)
+        for topic, stalled_at in decode_wake_up(message.headers):
+            tp = TP(topic, message.partition)
+            if topic not in guarded_topics or tp not in assigned:
+                continue
+            if tp not in p.input_offsets:
+                await p.start_input_offsets(tp)
+            handed = handed_on.get(tp) if handed_on is not None else None
+            missing = p.input_offsets.still_missing(tp, stalled_at, handed, consumer.highwater(tp))
+            if not missing:
+                continue
+            # Not past the records readable now (a transaction still open on the topic).
+            stable = await p.partition_reader.end_offset(topic, tp.partition)
+            missing = range(missing.start, min(missing.stop, stable))
+            if missing:
+                p.counters["offsets.stalled_partitions_read_back"] += 1
+                await read_back(tp, missing, "stalled: no later record came")
+
+    # What the sends above write (`kizuna topology` prints it): dead letters, triggers,
+    # co-purchase records, the three tables (their changelogs) and read-model rows.
+    @declares(
+        sends=("dead_letter", "triggers", "co_purchases"),
+        stores=("customers", "clocks", "co_purchase_table"),
+        external=("read_model",),
+    )
     @p.app.agent(p.inputs, name="ingest")
     async def ingest(stream: Any) -> None:
         async for event in stream.events():

@@ -15,3 +15,12 @@ def has_header(headers: Headers, name: str) -> bool:
     if isinstance(headers, Mapping):
         return name in headers
     return any(k == name for k, _ in headers)
+
+
+def header_value(headers: Headers, name: str) -> bytes | None:
+    """The value of ``name`` in ``headers`` (the first, if repeated), or ``None``."""
+    if not headers:
+        return None
+    if isinstance(headers, Mapping):
+        return headers.get(name)
+    return next((v for k, v in headers if k == name), None)

@@ -22,20 +22,22 @@ from faust.web import Request, Response, View
 
 from agents.domain.clock import BacklogBarrier, PartitionClock
 from agents.domain.co_purchase import CoPurchaseModel
+from agents.domain.co_purchase_records import Outbox
 from agents.domain.state_codec import head
 from agents.domain.timer_index import TimerIndex
 from schemas import codec  # noqa: F401  (registers the orjson codec)
 from schemas.ticks import TICK_HEADERS, encode_tick
+from schemas.wake_ups import wake_up_headers
 from streams.config import Settings
 from streams.control_producer import ControlProducer
 from streams.customer_table import CustomerTable
 from streams.firing_pool import FiringPool
 from streams.input_offsets import InputOffsets
-from streams.nudge_producer import NudgeProducer
 from streams.partition_reader import PartitionReader
 from streams.read_model import RedisReadModel
 from streams.record_sink import RecordSink
 from streams.topics import TopicNames
+from streams.topology import declares
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class Pipeline:
     sink: RecordSink  # the customer table's changelog and the triggers
     partition_reader: PartitionReader  # reads back input records the consumer skipped
     firing_pool: FiringPool  # helper processes for bursts of firings
-    control: ControlProducer  # ticks and co-purchase records to any partition (not Faust's)
+    control: ControlProducer  # ticks, wake-ups, co-purchase records to any partition (not Faust's)
     input_offsets: InputOffsets = field(default_factory=InputOffsets)
     timer_index: TimerIndex = field(default_factory=TimerIndex)
     partition_clocks: dict[int, PartitionClock] = field(default_factory=dict)
@@ -99,6 +101,7 @@ class Pipeline:
     firing_bounds: dict[int, int] = field(default_factory=dict)  # bound of the last firing
     progress_sent: dict[int, int] = field(default_factory=dict)  # last progress broadcast
     held_for_control: set[int] = field(default_factory=set)  # states wait for co-purchase records
+    co_purchase_outbox: Outbox = field(default_factory=Outbox)  # changes not broadcast yet
     release_held: Callable[[], Awaitable[None]] | None = None  # set by the ingest agent
 
     def reset_partitions(self) -> None:
@@ -337,27 +340,32 @@ def _freeze_long_lived_objects() -> None:
 
 
 def _register_input_stall_check(p: Pipeline) -> None:
-    """Every ``stall_check_interval_s``: append a nudge (``schemas/nudges.py``) to an
-    input partition that has records past the last one processed and made no progress
-    since the previous check. Faust can fetch records while a recovery completes and
-    never deliver them; when no later record comes, nothing else would notice. The
-    nudge is that later record: the agent reads the hole before it back.
+    """Every ``stall_check_interval_s``: find the input partitions that have records past
+    the last one processed and made no progress since the previous check, and send a
+    wake-up (``schemas/wake_ups.py``) naming them to the same partition of Kizuna's own
+    ``clock-ticks`` topic (co-partitioned with the inputs, consumed by the same agent).
+    Faust can fetch records while a recovery completes and never deliver them; when no
+    later record comes, nothing else would notice. The agent, woken, reads back what is
+    still missing (``agents/ingest.py``). The input topics are only read: anything
+    appended to them is seen by every other consumer of them.
 
     Not a seek: records Faust has already handed towards the agent may still be queued
     behind other partitions, and seeking below them makes Faust deliver them twice and
     count them as a gap too; the duplicate acknowledgements then hold its commits back
     for good (measured: the group's offset stopped ~139,000 records short of a
-    partition's end in a 1,000,000-event ingest). A nudge behind queued records only
-    costs one empty record."""
+    partition's end in a 1,000,000-event ingest). Nor a read-back from here: the wake-up
+    reaches the agent behind whatever Faust had already handed it, so the agent
+    re-checks after those records are processed, between two records of its own."""
     input_topics = {*p.topics.inputs.values(), p.topics.co_purchases}  # as the agent guards
-    nudges = NudgeProducer(p.settings.bootstrap_servers)
 
+    @declares(sends=("clock_ticks",))  # wake-ups (kizuna topology prints it)
     @p.app.timer(p.settings.worker.stall_check_interval_s, name="input_stall_check")
     async def input_stall_check() -> None:
         recovery = p.app.tables.recovery  # type: ignore[attr-defined]
         if p.app.rebalancing or not recovery.completed.is_set():
             return
         consumer = p.app.consumer
+        stalled: dict[int, list[tuple[str, int]]] = {}  # partition -> [(topic, offset)]
         for tp in sorted(t for t in consumer.assignment() if t.topic in input_topics):
             end = consumer.highwater(tp)
             if not end:
@@ -367,19 +375,23 @@ def _register_input_stall_check(p: Pipeline) -> None:
             if offset is None:
                 continue
             log.warning(
-                "%s[%d]: no progress past offset %d (log end %d); appending a nudge",
+                "%s[%d]: no progress past offset %d (log end %d); waking the agent up",
                 tp.topic,
                 tp.partition,
                 offset,
                 end,
             )
-            p.counters["offsets.stalled_partitions_nudged"] += 1
-            await nudges.nudge(tp.topic, tp.partition)
+            p.counters["offsets.stalled_partitions_woken"] += 1
+            stalled.setdefault(tp.partition, []).append((tp.topic, offset))
+        if not stalled:
+            return
+        for partition, entries in sorted(stalled.items()):
+            p.control.send_soon(p.topics.clock_ticks, partition, b"", wake_up_headers(entries))
+        await p.control.delivered()
 
     @p.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_guard_clients(app: Any, **kwargs: Any) -> None:
         await p.partition_reader.close()
-        await nudges.close()
 
 
 def _register_firing_pool(p: Pipeline) -> None:
@@ -415,6 +427,7 @@ def _register_wall_clock_ticks(p: Pipeline) -> None:
     (through the worker's plain producer: most partitions may be another worker's)."""
     interval = p.settings.clock.tick_interval_ms / 1000
 
+    @declares(sends=("clock_ticks",))
     @p.app.timer(interval, on_leader=True, name="wall_clock_ticks")
     async def wall_clock_ticks() -> None:
         value = encode_tick(wall_clock_ms())
@@ -426,6 +439,7 @@ def _register_wall_clock_ticks(p: Pipeline) -> None:
 def _register_read_model_flush(p: Pipeline) -> None:
     interval = p.settings.redis.flush_interval_ms / 1000
 
+    @declares(external=("read_model",))
     @p.app.timer(interval, name="flush_read_model")
     async def flush_read_model() -> None:
         try:
@@ -462,6 +476,7 @@ def _register_web_views(p: Pipeline) -> None:
                         "pending": p.read_model.pending,
                         "rows_written": p.read_model.rows_written,
                         "rows_skipped_older": p.read_model.rows_skipped,
+                        "rows_failed": p.read_model.rows_failed,
                     },
                 }
             )

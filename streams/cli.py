@@ -15,6 +15,7 @@ Subcommands::
     kizuna stats                  print the pipeline counters (from Redis)
     kizuna dead-letters           print dead-lettered messages with their reasons
     kizuna topics                 create/check the topics
+    kizuna topology [--json]      print what reads and writes what (offline, from the code)
     kizuna export-schemas [DIR]   write the JSON Schema files of the wire contract
 
 Every subcommand takes ``--config FILE`` (default ``$KIZUNA_CONFIG``; with
@@ -42,7 +43,10 @@ EXIT_USAGE = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage says what it takes (exits with status 2)
+        command_parser = getattr(args, "command_parser", parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -138,10 +142,20 @@ def _parser() -> argparse.ArgumentParser:
         "--brief", action="store_true", help="one line each: origin, reason code, reason"
     )
     sub.add_parser("topics", parents=[common], help="create the topics or check their partitions")
+    topology = sub.add_parser(
+        "topology",
+        parents=[common],
+        help="print the topology: topics, agents, timers, tables, what reads and writes what",
+    )
+    topology.add_argument(
+        "--json", action="store_true", help="machine-readable JSON instead of the text form"
+    )
     export = sub.add_parser(
         "export-schemas", parents=[common], help="write the wire contract as JSON Schema files"
     )
     export.add_argument("directory", nargs="?", type=Path, default=None, metavar="DIR")
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -358,6 +372,25 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topology(settings: Settings, args: argparse.Namespace) -> int:
+    """Build the app as ``kizuna worker`` would (no connection), describe it, print it.
+    Its data directory is a throw-away one: nothing is written where a worker keeps state."""
+    import dataclasses
+    import tempfile
+
+    from streams.app import build_pipeline
+    from streams.topology import describe, format_text
+
+    with tempfile.TemporaryDirectory(prefix="kizuna-topology-") as scratch:
+        worker = dataclasses.replace(settings.worker, data_dir=scratch)
+        topology = describe(build_pipeline(dataclasses.replace(settings, worker=worker)))
+    if args.json:
+        _print_json(topology.to_dict())
+    else:
+        sys.stdout.write(format_text(topology))
+    return 0
+
+
 def cmd_export_schemas(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.jsonschema import DEFAULT_DIRECTORY, write_schemas
 
@@ -375,6 +408,7 @@ _HANDLERS = {
     "stats": cmd_stats,
     "dead-letters": cmd_dead_letters,
     "topics": cmd_topics,
+    "topology": cmd_topology,
     "export-schemas": cmd_export_schemas,
 }
 

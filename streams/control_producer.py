@@ -1,5 +1,5 @@
-"""Control records (wall-clock ticks, co-purchase changes) to any partition, through a
-plain producer of the worker's own.
+"""Control records (wall-clock ticks, the stall check's wake-ups, co-purchase changes) to
+any partition, through a plain producer of the worker's own.
 
 Under exactly-once, Faust's transaction manager picks the transactional producer by
 the *destination* partition, and a worker only has producers for the partitions it
@@ -8,7 +8,7 @@ owns: a tick or a co-purchase record for another worker's partition raised
 went into that partition's transaction, invisible until that partition committed. A
 plain producer reaches every partition, visible at once, in both guarantee modes.
 
-What keeps that sound: ticks are idempotent, and co-purchase change records carry an
+What keeps that sound: ticks and wake-ups are idempotent, and co-purchase change records carry an
 id deterministic in their source (input stream and offset) that every replica drops
 once applied (``agents/domain/co_purchase.py``), so a record re-sent after a crash or
 a rebalance is harmless. What must not happen is an input offset committed before its
@@ -58,6 +58,10 @@ class ControlProducer:
         # Run after the control records are delivered and before Faust's commit flushes
         # its producer (the worker publishes the states held for their records).
         self.before_commit: list[Callable[[], Awaitable[None]]] = []
+        # Run first by every :meth:`delivered` (so by every commit): they queue the
+        # records batched so far (the worker's co-purchase outbox), which then count as
+        # queued for that wait.
+        self.before_delivery: list[Callable[[], None]] = []
 
     def send_soon(
         self,
@@ -73,7 +77,10 @@ class ControlProducer:
             self._pump = asyncio.ensure_future(self._hand_over())
 
     async def delivered(self) -> None:
-        """Wait until every record queued so far is in Kafka; raises if one was not."""
+        """Wait until every record queued so far (and every batched record the
+        :attr:`before_delivery` callbacks queue now) is in Kafka; raises if one was not."""
+        for queue_batched in self.before_delivery:
+            queue_batched()
         while True:
             self._check()
             if self._pump is not None and not self._pump.done():

@@ -68,3 +68,16 @@ class InputOffsets:
             return expected
         self._stalled_at[key] = expected
         return None
+
+    def still_missing(
+        self, key: Hashable, stalled_at: int, handed_on: int | None, end_offset: int | None
+    ) -> range:
+        """On a wake-up from the stall check, which saw ``key`` stalled at ``stalled_at``:
+        the offsets to read back, up to ``end_offset`` (the log end the consumer knows).
+        Empty if ``key`` progressed since (or restarted elsewhere on a new assignment), or
+        if the consumer has handed on a later record (``handed_on``, the last offset it
+        handed towards the agent): that one reveals any hole before it when it arrives."""
+        expected = self._next[key]
+        if expected != stalled_at or (handed_on is not None and handed_on > expected):
+            return range(expected, expected)
+        return range(expected, max(expected, end_offset or 0))

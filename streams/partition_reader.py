@@ -2,7 +2,8 @@
 
 The worker uses it to fetch records its own consumer skipped (see
 :mod:`streams.input_offsets`), and to learn where the group's processing of a
-partition starts. It never joins the group and never commits.
+partition starts and where its readable records end. It never joins the group,
+never commits and never writes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ class PartitionReader:
             log_start = (await consumer.beginning_offsets([tp]))[tp]
         meta = committed.get(tp)
         return (meta.offset if meta is not None and meta.offset >= 0 else None), log_start
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        """Where the partition's readable records end now: its log end, or, reading
+        committed records only, its last stable offset (records of a transaction still
+        open are not readable before it ends, so :meth:`read` would wait for them)."""
+        async with self._lock:
+            consumer, _ = await self._clients()
+            tp = TopicPartition(topic, partition)
+            return int((await consumer.end_offsets([tp]))[tp])
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[Message]:
         """The records of ``[start, end)`` in offset order, as Faust messages. Offsets

@@ -37,7 +37,7 @@ class TopicNames:
     inputs: dict[str, str]  # event type name -> topic
     dead_letter: str
     triggers: str
-    clock_ticks: str  # this app's own: the leader's wall-clock ticks (wall mode)
+    clock_ticks: str  # this app's own: wall-clock ticks (wall mode), stall-check wake-ups
     co_purchases: str  # this app's own: category-pair changes and progress, to every partition
 
     @classmethod

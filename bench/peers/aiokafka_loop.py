@@ -48,7 +48,7 @@ async def main(args: argparse.Namespace) -> None:
             for records in batch.values():
                 for msg in records:
                     if msg.headers or not msg.value:
-                        continue  # a Kizuna worker's control record (nudge) on the input topic
+                        continue  # not an event (defensive: e.g. a replay's clock tick)
                     event = orjson.loads(msg.value)
                     cid = event["customer_id"]
                     customers[cid] = customers.get(cid, 0) + 1

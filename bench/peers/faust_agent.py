@@ -57,7 +57,7 @@ def build(args: argparse.Namespace) -> faust.App:
     async def count(stream: Any) -> None:
         async for value in stream:
             if not value:
-                continue  # a Kizuna worker's control record (nudge) on the input topic
+                continue  # not an event (defensive: nothing empty is published)
             event = orjson.loads(value)
             cid = event["customer_id"]
             customers[cid] = customers.get(cid, 0) + 1

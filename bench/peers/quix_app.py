@@ -30,7 +30,8 @@ from quixstreams.models.serializers import Deserializer
 
 class OrjsonDeserializer(Deserializer):
     def __call__(self, value: bytes, ctx: Any) -> Any:
-        # None for a Kizuna worker's control records (nudges: empty, with headers)
+        # None for an empty record: not an event (defensive; the Kizuna worker writes
+        # nothing to the input topics, and earlier versions' nudges were empty)
         return orjson.loads(value) if value else None
 
 

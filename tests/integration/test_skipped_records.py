@@ -5,12 +5,14 @@ The worker runs under ``tests.integration.dropping_worker``, which makes Faust's
 consumer lose the first records of each ``purchases`` partition the way Faust's
 recovery race does (the position moves past them, the agent never sees them), or
 under ``tests.integration.eager_stall_worker``, whose stall check fires after one
-check instead of two.
+check instead of two. The worker only reads the input topics: each test checks they
+hold exactly the records it published.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,18 @@ from tests.integration.test_ingest_pipeline import customer_row, purchases
 DROPPING_WORKER = "tests.integration.dropping_worker"
 EAGER_STALL_WORKER = "tests.integration.eager_stall_worker"
 BACKLOG = 6000  # purchases over all partitions: several seconds of work each
+
+
+async def assert_inputs_hold_only(ns: Namespace, sent: list[tuple[str, int, int]]) -> None:
+    """Every partition of every input topic ends where the records the test published
+    (``sent``: topic, partition, offset) end: the worker appended nothing to them."""
+    published = Counter((topic, partition) for topic, partition, _ in sent)
+    ends = {
+        (topic, partition): await log_end(ns, topic, partition)
+        for topic in ns.topics.inputs.values()
+        for partition in range(ns.settings.kafka.partitions)
+    }
+    assert ends == {tp: published[tp] for tp in ends}
 
 
 async def start_losing(
@@ -73,15 +87,17 @@ async def test_records_skipped_before_a_delivered_one_are_read_back_first(
         worker.stop()
     assert counters.get("offsets.skipped_records_recovered") == 1
     assert counters.get("events.applied") == 3
+    await assert_inputs_hold_only(ns, [(topic, partition, n) for n in range(3)])
 
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-async def test_a_partition_whose_records_were_all_skipped_is_nudged(
+async def test_a_partition_whose_records_were_all_skipped_is_read_back_when_woken(
     stack_env: dict[str, str], tmp_path: Path, guarantee: str
 ) -> None:
     # Nothing arrives after the lost records, so only the stall check can notice: it
-    # appends a nudge (in exactly-once, inside the partition's transaction), and the
-    # agent reads the hole before the nudge back.
+    # sends a wake-up to the app's own clock-ticks topic (a plain record, readable at
+    # once in exactly-once too), and the agent reads the records past the last one
+    # processed back. Nothing is written to the input topic.
     ns, worker, topic, partition = await start_losing(
         stack_env,
         tmp_path,
@@ -96,14 +112,14 @@ async def test_a_partition_whose_records_were_all_skipped_is_nudged(
         assert row is not None and float(row["lifetime_spend"]) == 600.0
         await wait_for(lambda: committed_to_the_end(ns, topic, partition), bool, worker=worker)
         counters = await worker_counters(ns)
-        end = await log_end(ns, topic, partition)
     finally:
         worker.stop()
-    assert counters.get("offsets.stalled_partitions_nudged", 0) >= 1
-    assert end == 3 + counters["offsets.stalled_partitions_nudged"]  # the nudges, after
+    assert counters.get("offsets.stalled_partitions_woken", 0) >= 1
+    assert counters.get("offsets.stalled_partitions_read_back") == 1
     assert counters.get("offsets.skipped_records_recovered") == 3
     assert counters.get("events.applied") == 3
-    assert "dead_letter.total" not in counters  # a nudge is not a bad event
+    assert "dead_letter.total" not in counters  # a wake-up is not a bad record
+    await assert_inputs_hold_only(ns, [(topic, partition, n) for n in range(3)])
 
 
 async def test_the_stall_check_leaves_a_busy_backlog_alone_and_commits_reach_the_end(
@@ -111,10 +127,11 @@ async def test_the_stall_check_leaves_a_busy_backlog_alone_and_commits_reach_the
 ) -> None:
     # A backlog on every partition, each waiting its turn behind the others, and a stall
     # check that reports a partition after one check without progress: the records are
-    # queued, not lost. At most a nudge lands behind them; nothing is delivered or
-    # applied twice, and the group's commits reach the end of every partition. (The
-    # check used to seek such a partition back: Faust then delivered the queued records
-    # twice, counted them as a gap too, and its commits stopped short for good.)
+    # queued, not lost. A wake-up reaches the agent behind them and finds them
+    # processed: nothing is read back, delivered or applied twice, and the group's
+    # commits reach the end of every partition. (The check used to seek such a
+    # partition back: Faust then delivered the queued records twice, counted them as a
+    # gap too, and its commits stopped short for good.)
     ns = Namespace.create(stack_env, tmp_path, KIZUNA_STALL_CHECK_INTERVAL_S="0.5")
     await ns.ensure_topics()
     topic = ns.topics.inputs["purchase"]
@@ -143,6 +160,8 @@ async def test_the_stall_check_leaves_a_busy_backlog_alone_and_commits_reach_the
     assert "events.duplicate_event" not in counters
     assert "offsets.redeliveries_skipped" not in counters  # nothing was delivered twice
     assert "offsets.skipped_records_recovered" not in counters  # nothing was lost
+    assert "offsets.stalled_partitions_read_back" not in counters
+    await assert_inputs_hold_only(ns, sent)
 
 
 async def test_the_reader_can_be_used_again_while_read_back_records_are_handled(

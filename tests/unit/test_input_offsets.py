@@ -70,6 +70,22 @@ def test_a_partition_at_its_end_is_never_stalled() -> None:
     assert offsets.stalled(TP, end_offset=4) is None  # caught up in between
 
 
+def test_a_wake_up_reads_back_only_a_partition_still_stalled_with_nothing_on_its_way() -> None:
+    offsets = InputOffsets()
+    offsets.begin(TP, committed=13, log_start=0)
+    # Nothing handed on since the seek to the commit (13), or nothing at all: read back.
+    assert offsets.still_missing(TP, 13, handed_on=13, end_offset=16) == range(13, 16)
+    assert offsets.still_missing(TP, 13, handed_on=None, end_offset=16) == range(13, 16)
+    assert offsets.still_missing(TP, 13, handed_on=12, end_offset=16) == range(13, 16)
+    # A later record handed on and not processed yet: it reveals any hole itself.
+    assert not offsets.still_missing(TP, 13, handed_on=14, end_offset=16)
+    assert not offsets.still_missing(TP, 13, handed_on=None, end_offset=13)  # at its end
+    assert not offsets.still_missing(TP, 13, handed_on=None, end_offset=None)  # end unknown
+    offsets.processed(TP, 13)
+    assert not offsets.still_missing(TP, 13, handed_on=13, end_offset=16)  # it moved on
+    assert offsets.still_missing(TP, 14, handed_on=13, end_offset=16) == range(14, 16)
+
+
 def test_clear_forgets_every_partition_for_a_new_assignment() -> None:
     offsets = InputOffsets()
     offsets.begin(TP, committed=7, log_start=0)

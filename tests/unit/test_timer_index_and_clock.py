@@ -6,9 +6,9 @@ import random
 
 from agents.domain.clock import BacklogBarrier, PartitionClock
 from agents.domain.timer_index import TimerIndex
-from schemas.nudges import NUDGE_HEADERS, is_nudge
 from schemas.ticks import TICK_HEADERS, decode_tick, encode_tick, is_tick
 from schemas.timestamps import from_ms, iso
+from schemas.wake_ups import decode_wake_up, is_legacy_nudge, is_wake_up, wake_up_headers
 
 
 def test_index_pops_due_customers_in_due_order_per_partition() -> None:
@@ -82,10 +82,16 @@ def test_tick_round_trip_and_recognition() -> None:
     assert decode_tick(b"garbage") is None
 
 
-def test_a_nudge_is_recognised_and_is_not_a_tick() -> None:
-    assert is_nudge(NUDGE_HEADERS) and is_nudge({"kizuna.nudge": b"1"})
-    assert not is_nudge(None) and not is_nudge(TICK_HEADERS)
-    assert not is_tick(NUDGE_HEADERS)
+def test_a_wake_up_names_its_stalled_partitions_and_is_not_a_tick() -> None:
+    headers = wake_up_headers([("acme.purchases", 13), ("acme.app-co-purchases", 0)])
+    assert is_wake_up(headers) and not is_tick(headers) and not is_legacy_nudge(headers)
+    assert decode_wake_up(headers) == [("acme.purchases", 13), ("acme.app-co-purchases", 0)]
+    assert decode_wake_up(dict(headers)) == decode_wake_up(headers)  # as Faust may give them
+    assert not is_wake_up(None) and not is_wake_up(TICK_HEADERS)
+    assert decode_wake_up(None) == [] and decode_wake_up(TICK_HEADERS) == []
+    malformed = [("kizuna.wake_up", b"purchases@x @3 purchases@\xb2 page-views@7 \xff")]
+    assert decode_wake_up(malformed) == [("page-views", 7)]
+    assert is_legacy_nudge([("kizuna.nudge", b"1")]) and not is_tick([("kizuna.nudge", b"1")])
 
 
 def test_fast_iso_formatting_agrees_with_datetime() -> None:
