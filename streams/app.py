@@ -412,9 +412,14 @@ def _register_control_producer(p: Pipeline) -> None:
             await p.release_held()
 
     p.control.before_commit.append(release_held)
+    # Then the sink's open batches (the held states just published among them): Faust's
+    # producer flush, which the commit runs next, waits for what was handed over.
+    p.control.before_commit.append(p.sink.flush)
 
-    @p.app.on_worker_init.connect  # type: ignore[arg-type]
-    def hook_commits(app: Any, **kwargs: Any) -> None:
+    if p.settings.worker.processing_guarantee != "exactly_once":
+        # Now, not on ``app.on_worker_init``: ``kizuna worker`` starts Faust's Worker
+        # itself, which never sends that signal (exactly-once installs it lazily, on the
+        # first control record).
         p.control.install_commit_hook(p.app.producer)
 
     @p.app.on_before_shutdown.connect  # type: ignore[arg-type]

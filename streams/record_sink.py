@@ -19,10 +19,13 @@ the open batch of its partition; aiokafka appends a batch only behind every
 batch already queued for the partition), and their delivery callbacks run in
 that order. Records of *different* topics have no order among themselves: a
 caller that needs one (triggers in Kafka before the state that records them
-as sent) waits with :meth:`delivered` in between. Call :meth:`flush` before
-the message being processed is acknowledged: Faust's commit then waits for
-everything handed over (it flushes the producer before committing offsets),
-so a crash re-processes the message instead of losing its records. A
+as sent) waits with :meth:`delivered` in between. :meth:`flush` must run
+before Faust commits the offsets of the messages whose records are in an open
+batch (the worker's commit hook runs it, ``streams/app.py``): the commit then
+waits for everything handed over (it flushes the producer before committing
+offsets), so a crash re-processes those messages instead of losing their
+records. Flushing per message instead would make each message wait for the
+previous batch of its partition to reach the broker. A
 record the producer fails to deliver (after its retries) crashes the worker:
 offsets committed after a lost record would lose it for good.
 

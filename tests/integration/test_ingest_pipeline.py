@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ import orjson
 import pytest
 
 from agents.domain.customer_view import state_from_json
+from schemas.timestamps import iso
 from tests.factories import page_view, profile, purchase, ticket
 from tests.integration.harness import (
     Namespace,
     WorkerProcess,
+    committed_to_the_end,
     encode,
     produce,
     read_topic,
@@ -219,6 +222,47 @@ async def test_state_survives_a_crash_without_double_counting(
     assert float(row["lifetime_spend"]) == 640.0
     assert (
         counters.get("events.duplicate_event", 0) + counters.get("events.duplicate_order", 0) >= 3
+    )
+
+
+async def test_committed_events_have_their_states_in_the_changelog_when_killed(
+    stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The event path keeps its changelog records in an open batch until it is full or
+    # Faust commits; the commit must hand the batch over and wait for it first. A
+    # trickle of events never fills a batch: if the commit did not, offsets would be
+    # committed with the states still in the worker, and a SIGKILL would lose them.
+    from tests.integration.test_timers_pipeline import lapse_only  # (it imports this module)
+
+    ns = Namespace.create(
+        stack_env,
+        tmp_path,
+        KIZUNA_PROCESSING_GUARANTEE="at_least_once",
+        KIZUNA_CONFIG=lapse_only(tmp_path),  # a 90-day lapse: nothing fires in this test
+    )
+    await ns.ensure_topics()
+    customers = [f"k-{i:02d}" for i in range(40)]
+    now = iso(int(time.time() * 1000))  # nothing falls due (a firing would hand it over)
+    await produce(ns.settings, [good(ns, purchase(c, now, 100)) for c in customers])
+    worker = WorkerProcess(ns, "worker-1").start()
+    try:
+        await wait_for(
+            lambda: all_committed(ns, ns.topics.inputs["purchase"]),
+            bool,
+            worker=worker,
+            timeout=120,
+            what="every purchase committed",
+        )
+    finally:
+        worker.kill()  # SIGKILL: nothing more is handed over or committed
+    changelog = f"{ns.settings.kafka.topic_prefix}{ns.settings.worker.app_id}-customers-changelog"
+    records = await read_topic(ns.settings, changelog, expect=len(customers), timeout=20)
+    assert sorted({orjson.loads(r.key) for r in records}) == customers
+
+
+async def all_committed(ns: Namespace, topic: str) -> bool:
+    return all(
+        [await committed_to_the_end(ns, topic, p) for p in range(ns.settings.kafka.partitions)]
     )
 
 
